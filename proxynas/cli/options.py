@@ -1,0 +1,73 @@
+"""Options shared by the commands that train candidates, and their resolution into objects."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from proxynas import paths
+from proxynas.engine import Protocol
+from proxynas.errors import ProxynasError
+from proxynas.store import ResultsStore
+
+
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", help="dataset folder (torchvision layout); default $PROXYNAS_DATA "
+                                       "or the user data dir")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when present)")
+
+
+def add_training_options(p: argparse.ArgumentParser, epochs: int) -> None:
+    add_data_options(p)
+    p.add_argument("--space", default="dc_convnet", help="search space (default: dc_convnet)")
+    p.add_argument("--sample", type=int, metavar="N", help="train N candidates drawn with --sample-seed")
+    p.add_argument("--sample-seed", type=int, default=0)
+    p.add_argument("--where", action="append", default=[], metavar="DIM=V[,V]",
+                   help="keep candidates with these values, e.g. --where depth=3 --where act=relu,sigmoid")
+    p.add_argument("--arch", action="append", default=[], metavar="ID", help="train this candidate (repeatable)")
+    p.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default: {epochs})")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--aug", default="none", choices=["none", "dsa"], help="training augmentation")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per candidate (default: 1)")
+    p.add_argument("--seed", type=int, default=0, help="first seed")
+    p.add_argument("--stack", type=int, metavar="G", help="models trained at once (default: engine's choice)")
+    p.add_argument("--top", type=int, default=10, help="rows of the ranking to print")
+    p.add_argument("--fresh", action="store_true", help="retrain candidates already in the store")
+    p.add_argument("--json", action="store_true", help="print machine-readable results")
+
+
+def parse_where(items: list[str], space: Any) -> dict[str, list[Any]]:
+    filters: dict[str, list[Any]] = {}
+    for item in items:
+        dim, sep, values = item.partition("=")
+        if not sep or not values:
+            raise ProxynasError(f"--where '{item}' is not DIM=VALUE", "e.g. --where depth=3 or --where act=relu,sigmoid")
+        if dim not in space.dimensions:
+            raise ProxynasError(f"{space.name} has no dimension '{dim}'", f"dimensions: {', '.join(space.dimensions)}")
+        kinds = {type(c) for c in space.dimensions[dim]}
+        cast = int if kinds == {int} else str
+        try:
+            filters.setdefault(dim, []).extend(cast(v) for v in values.split(","))
+        except ValueError:
+            raise ProxynasError(f"--where {item}: {dim} takes integers", f"choose from {space.dimensions[dim]}") from None
+    return filters
+
+
+def select_candidates(args: argparse.Namespace, space: Any) -> list[Any]:
+    if args.arch:
+        return [space.parse(a) for a in args.arch]
+    filters = parse_where(args.where, space)
+    if args.sample is not None:
+        if args.sample < 1:
+            raise ProxynasError(f"--sample must be at least 1, got {args.sample}", "pass --sample 1 or more")
+        return space.sample(args.sample, args.sample_seed, **filters)
+    return space.candidates(**filters)
+
+
+def protocol_from(args: argparse.Namespace) -> Protocol:
+    return Protocol(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, augment=args.aug, seed=args.seed)
+
+
+def open_results() -> ResultsStore:
+    return ResultsStore(paths.results_db())

@@ -1,0 +1,41 @@
+"""Find or make the proxy a command names: coresets are made on demand, synthetic sets never silently."""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+from condensed import get_method
+from condensed.make import make_proxy
+from proxynas import paths
+from proxynas.cli.progress import bar
+from proxynas.datasets import dataset_info, load_dataset
+from proxynas.errors import ProxynasError, UnknownNameError
+from proxynas.proxies import Proxy, ProxyName, ProxyStore
+
+
+def proxy_store() -> ProxyStore:
+    return ProxyStore(paths.proxy_dir())
+
+
+def resolve_proxy(name: str, *, data_root: str | None, device: torch.device) -> Proxy:
+    """The stored proxy ``name``; a missing coreset proxy is made, a missing synthetic one is an error."""
+    store = proxy_store()
+    if name in store:
+        return store.load(name, device)
+    try:
+        parsed = ProxyName.parse(name)
+    except ProxynasError:
+        raise UnknownNameError("proxy", name, store.names()) from None
+    method = get_method(parsed.method)
+    dataset_info(parsed.dataset)  # an unknown dataset fails here, with the valid names
+    command = f"proxynas condense {parsed.method} --dataset {parsed.dataset} --ipc {parsed.ipc}"
+    if method.kind != "coreset":
+        raise ProxynasError(f"proxy '{name}' does not exist yet", f"make it first: {command}")
+    print(f"making proxy {name} ({command})", file=sys.stderr)
+    splits = load_dataset(parsed.dataset, data_root)
+    with bar(total=splits.num_classes, desc=f"condense {parsed.method}", unit="class") as progress:
+        make_proxy(store, parsed.method, splits, parsed.ipc, device="cpu",
+                   progress=lambda done, total: progress.update(done - progress.n))
+    return store.load(name, device)

@@ -1,0 +1,53 @@
+"""``proxynas search``: train the candidates of a space on a proxy and rank them."""
+
+from __future__ import annotations
+
+import argparse
+
+from proxynas.augment import make_augment
+from proxynas.cli.options import add_training_options, open_results, protocol_from, select_candidates
+from proxynas.cli.resolve import resolve_proxy
+from proxynas.cli.training import execute, print_json, print_ranking
+from proxynas.datasets import dataset_info, load_dataset
+from proxynas.engine import resolve_device
+from proxynas.engine.batching import default_stack_size
+from proxynas.errors import ProxynasError
+from proxynas.runs import Plan
+from search_spaces import get_space
+
+DEFAULT_EPOCHS = 200  # the NAS studies on the 720 space train 200 epochs on the proxy
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="train candidates on a proxy and rank them",
+                       description="Train the candidates of a search space on a proxy training set, "
+                                   "score them on the held-out validation split and rank them.")
+    p.add_argument("--proxy", required=True, help="proxy name, e.g. random_fashion_mnist_ipc50")
+    add_training_options(p, epochs=DEFAULT_EPOCHS)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    space = get_space(args.space)
+    candidates = select_candidates(args, space)
+    device = resolve_device(args.device)
+    protocol = protocol_from(args)
+    proxy = resolve_proxy(args.proxy, data_root=args.data_root, device=device)
+    splits = load_dataset(proxy.card.dataset, args.data_root)
+    if proxy.data.shape != splits.shape or proxy.data.num_classes != splits.num_classes:
+        raise ProxynasError(f"proxy {proxy.name} holds {proxy.data.shape} images of {proxy.data.num_classes} "
+                            f"classes, but {splits.name} has {splits.shape} and {splits.num_classes}",
+                            "make the proxy again from this dataset")
+    plan = Plan(space, candidates, protocol, args.seeds, trainset=proxy.name, dataset=splits.name)
+    augment = make_augment(protocol.augment, dataset_info(splits.name))
+    stack = args.stack or default_stack_size(device)
+    with open_results() as store:
+        ranked = execute(plan, store, proxy.data, splits.val.to(device), splits.test.to(device),
+                         fresh=args.fresh, max_models=stack, augment=augment, quiet=args.json)
+    if args.json:
+        print_json(ranked, proxy=proxy.name, space=space.name, dataset=splits.name,
+                   protocol=protocol.settings(), protocol_key=protocol.key(), seeds=args.seeds)
+    else:
+        print_ranking(ranked, args.top, header=f"proxy {proxy.name} · {space.name} · "
+                      f"{protocol.epochs} epochs · ranked by validation accuracy on {splits.name}")
+    return 0

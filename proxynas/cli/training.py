@@ -1,0 +1,84 @@
+"""The part ``search`` and ``truth`` share: train a plan with a progress bar, then rank and print."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from dataclasses import dataclass
+
+from proxynas.cli.progress import bar
+from proxynas.datasets.base import TensorSet
+from proxynas.engine import describe
+from proxynas.engine.fit import Augment
+from proxynas.runs import Plan, train_into_store
+from proxynas.store import ResultRow, ResultsStore
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One candidate's results over its seeds."""
+
+    candidate: str
+    status: str
+    val_acc: float | None
+    test_acc: float | None
+    seeds: int
+    seconds: float
+    reason: str | None = None
+
+
+def rank(rows: list[ResultRow]) -> list[Ranked]:
+    """Candidates by mean validation accuracy, best first; any failed seed fails the candidate."""
+    by_candidate: dict[str, list[ResultRow]] = {}
+    for row in rows:
+        by_candidate.setdefault(row.candidate, []).append(row)
+    ranked = []
+    for cand, group in by_candidate.items():
+        failed = [r for r in group if r.status != "done"]
+        seconds = sum(r.seconds for r in group)
+        if failed:
+            ranked.append(Ranked(cand, "failed", None, None, len(group), seconds, failed[0].reason))
+        else:
+            ranked.append(Ranked(cand, "done", statistics.fmean(r.val_acc for r in group),
+                                 statistics.fmean(r.test_acc for r in group), len(group), seconds))
+    return sorted(ranked, key=lambda r: (r.status != "done", -(r.val_acc or 0.0), r.candidate))
+
+
+def execute(plan: Plan, store: ResultsStore, train: TensorSet, val: TensorSet, test: TensorSet, *,
+            fresh: bool, max_models: int, augment: Augment | None, quiet: bool = False) -> list[Ranked]:
+    """Train what is not in the store yet, then return the ranking of the plan's candidates."""
+    jobs = plan.jobs()
+    done = set() if fresh else store.finished(plan.space.name, plan.trainset, plan.protocol.key())
+    todo = sum((j.candidate.id, j.seed) not in done for j in jobs)
+    if not quiet:
+        print(f"{plan.trainset}: {len(plan.candidates)} candidates x {plan.seeds} seed(s), "
+              f"{plan.protocol.epochs} epochs on {len(train)} images, {describe(train.device)}; "
+              f"{len(jobs) - todo} already in the store, {todo} to train", file=sys.stderr)
+    with bar(total=todo * plan.protocol.epochs, desc=plan.trainset, unit="cand-epoch") as progress:
+        train_into_store(plan, store, train, val, test, fresh=fresh, max_models=max_models, augment=augment,
+                         on_epoch=lambda group, epoch, losses: progress.update(len(group)))
+    wanted = {c.id for c in plan.candidates}
+    seeds = {j.seed for j in jobs}
+    rows = [r for r in store.rows(space=plan.space.name, trainset=plan.trainset, protocol=plan.protocol.key())
+            if r.candidate in wanted and r.seed in seeds]
+    return rank(rows)
+
+
+def print_ranking(ranked: list[Ranked], top: int, *, header: str) -> None:
+    done = [r for r in ranked if r.status == "done"]
+    failed = [r for r in ranked if r.status != "done"]
+    print(header)
+    print(f"{'rank':>4}  {'candidate':<36} {'val acc':>8} {'test acc':>8} {'seeds':>5} {'seconds':>8}")
+    for i, r in enumerate(done[:top], 1):
+        print(f"{i:>4}  {r.candidate:<36} {100 * r.val_acc:>7.2f}% {100 * r.test_acc:>7.2f}% "
+              f"{r.seeds:>5} {r.seconds:>8.1f}")
+    if len(done) > top:
+        print(f"      ... {len(done) - top} more (--top N shows more)")
+    for r in failed:
+        print(f"failed  {r.candidate}: {r.reason}")
+
+
+def print_json(ranked: list[Ranked], **context: object) -> None:
+    results = [{"rank": i, **vars(r)} for i, r in enumerate(ranked, 1)]
+    print(json.dumps({**context, "results": results}, indent=2))

@@ -1,0 +1,48 @@
+"""``proxynas truth``: the expensive reference -- the same candidates trained on the full training split."""
+
+from __future__ import annotations
+
+import argparse
+
+from proxynas.augment import make_augment
+from proxynas.cli.options import add_training_options, open_results, protocol_from, select_candidates
+from proxynas.cli.training import execute, print_json, print_ranking
+from proxynas.datasets import dataset_info, load_dataset
+from proxynas.engine import resolve_device
+from proxynas.engine.batching import default_stack_size
+from proxynas.runs import Plan
+from proxynas.store import truth_trainset
+from search_spaces import get_space
+
+DEFAULT_EPOCHS = 50
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("truth", help="train candidates on the full training split (ground truth)",
+                       description="Train candidates on the whole training split: the ranking a proxy "
+                                   "should reproduce. Results go to the same store as `search`.")
+    p.add_argument("--dataset", required=True, help="dataset name, e.g. fashion_mnist")
+    add_training_options(p, epochs=DEFAULT_EPOCHS)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    space = get_space(args.space)
+    candidates = select_candidates(args, space)
+    device = resolve_device(args.device)
+    protocol = protocol_from(args)
+    splits = load_dataset(args.dataset, args.data_root)
+    trainset = truth_trainset(splits.name)
+    plan = Plan(space, candidates, protocol, args.seeds, trainset=trainset, dataset=splits.name)
+    augment = make_augment(protocol.augment, dataset_info(splits.name))
+    stack = args.stack or default_stack_size(device)
+    with open_results() as store:
+        ranked = execute(plan, store, splits.train.to(device), splits.val.to(device), splits.test.to(device),
+                         fresh=args.fresh, max_models=stack, augment=augment, quiet=args.json)
+    if args.json:
+        print_json(ranked, trainset=trainset, space=space.name, dataset=splits.name,
+                   protocol=protocol.settings(), protocol_key=protocol.key(), seeds=args.seeds)
+    else:
+        print_ranking(ranked, args.top, header=f"ground truth {trainset} · {space.name} · "
+                      f"{protocol.epochs} epochs · ranked by validation accuracy")
+    return 0

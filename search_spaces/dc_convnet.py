@@ -1,0 +1,107 @@
+"""The ConvNet space of the DC paper's NAS study: depth x width x activation x norm x pooling = 720.
+
+The network follows the reference ``ConvNet`` (VICO-UoE/DatasetCondensation): ``depth`` blocks of
+3x3 conv -> norm -> activation -> 2x2 pooling, then one linear classifier. 28x28 inputs are padded to
+32x32 by the first conv, as the reference does for MNIST-like data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from torch import nn
+
+from search_spaces.base import Candidate, SearchSpace
+
+DEPTHS = (1, 2, 3, 4)
+WIDTHS = (32, 64, 128, 256)
+ACTIVATIONS = ("sigmoid", "relu", "leakyrelu")
+NORMS = ("none", "batchnorm", "layernorm", "instancenorm", "groupnorm")
+POOLINGS = ("none", "maxpool", "avgpool")
+
+DEFAULT_ID = "d3_w128_relu_instancenorm_avgpool"
+
+
+def first_conv_padding(height: int) -> int:
+    """Padding of the first conv: 3 turns 28x28 into 32x32 (the reference's MNIST rule), else 1."""
+    return 3 if height == 28 else 1
+
+
+def make_norm(kind: str, channels: int, height: int, width: int) -> nn.Module:
+    if kind == "batchnorm":
+        return nn.BatchNorm2d(channels)
+    if kind == "layernorm":
+        return nn.LayerNorm([channels, height, width])
+    if kind == "instancenorm":
+        return nn.GroupNorm(channels, channels)
+    if kind == "groupnorm":
+        return nn.GroupNorm(4, channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(kind)
+
+
+def make_activation(kind: str) -> nn.Module:
+    return {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "leakyrelu": lambda: nn.LeakyReLU(0.01)}[kind]()
+
+
+def make_pool(kind: str) -> nn.Module:
+    return {"maxpool": nn.MaxPool2d(2, 2), "avgpool": nn.AvgPool2d(2, 2)}[kind]
+
+
+def feature_shapes(config: Mapping[str, Any], input_shape: Sequence[int]) -> list[tuple[int, int, int]]:
+    """(C, H, W) after each block's conv, and the final (C, H, W) fed to the classifier, last."""
+    _, h, w = input_shape
+    pad = first_conv_padding(h)
+    h, w = h + 2 * pad - 2, w + 2 * pad - 2
+    shapes = []
+    for _ in range(config["depth"]):
+        shapes.append((config["width"], h, w))
+        if config["pool"] != "none" and min(h, w) >= 2:
+            h, w = h // 2, w // 2
+    shapes.append((config["width"], h, w))
+    return shapes
+
+
+class ConvNet(nn.Module):
+    def __init__(self, config: Mapping[str, Any], input_shape: Sequence[int], num_classes: int) -> None:
+        super().__init__()
+        channels = input_shape[0]
+        shapes = feature_shapes(config, input_shape)
+        layers: list[nn.Module] = []
+        for d in range(config["depth"]):
+            c, h, w = shapes[d]
+            pad = first_conv_padding(input_shape[1]) if d == 0 else 1
+            layers += [nn.Conv2d(channels, c, 3, padding=pad),
+                       make_norm(config["norm"], c, h, w),
+                       make_activation(config["act"])]
+            if config["pool"] != "none" and min(h, w) >= 2:
+                layers.append(make_pool(config["pool"]))
+            channels = c
+        self.features = nn.Sequential(*layers)
+        c, h, w = shapes[-1]
+        self.classifier = nn.Linear(c * h * w, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.features(x).flatten(1))
+
+
+class DCConvNetSpace(SearchSpace):
+    name = "dc_convnet"
+    dimensions = {"depth": DEPTHS, "width": WIDTHS, "act": ACTIVATIONS, "norm": NORMS, "pool": POOLINGS}
+
+    def format_id(self, config: Mapping[str, Any]) -> str:
+        return f"d{config['depth']}_w{config['width']}_{config['act']}_{config['norm']}_{config['pool']}"
+
+    def parse_config(self, candidate_id: str) -> dict[str, Any]:
+        depth, width, act, norm, pool = candidate_id.split("_")
+        if not (depth.startswith("d") and width.startswith("w")):
+            raise ValueError(candidate_id)
+        return {"depth": int(depth[1:]), "width": int(width[1:]), "act": act, "norm": norm, "pool": pool}
+
+    def build(self, candidate: Candidate, input_shape: Sequence[int], num_classes: int) -> nn.Module:
+        return ConvNet(candidate.config, input_shape, num_classes)
+
+    def default(self) -> Candidate:
+        return self.parse(DEFAULT_ID)
