@@ -4,26 +4,38 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 # A pinned torch: an unpinned one pulls several GB of CUDA packages on a CPU machine.
 TORCH  ?= torch==2.13.0
-STAMP  := $(VENV)/.installed
+CORE   := $(VENV)/.core
+DEV    := $(VENV)/.dev
+
+# Real FashionMNIST for the tests, from Debian's package (no network needed beyond the mirror).
+FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
 .PHONY: install demo test lint bench clean
 
-$(STAMP): pyproject.toml
+$(CORE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e .
+	touch $(CORE)
+
+$(DEV): $(CORE)
 	$(PY) -m pip install -q -e ".[dev,nni]"
-	touch $(STAMP)
+	touch $(DEV)
 
-install: $(STAMP)
+install: $(DEV)
 
-demo: $(STAMP)
+demo: $(CORE)
 	$(VENV)/bin/proxynas demo
 
-test: $(STAMP)
+$(FASHION):
+	apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) || \
+	  echo "warning: could not install dataset-fashion-mnist; the FashionMNIST tests will say so"
+
+test: $(DEV) $(FASHION)
 	$(PY) -m pytest -q
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(VENV)/bin/ruff check .
 
 clean:

@@ -78,7 +78,11 @@ class SearchSpace(ABC):
                 f"'{candidate_id}' is not a {self.name} candidate id",
                 f"ids look like '{self.example_id()}'",
             ) from None
-        candidate = self.candidate(config)
+        try:
+            candidate = self.candidate(config)
+        except ProxynasError as err:
+            raise ProxynasError(f"'{candidate_id}' is not a {self.name} candidate id: {err.problem}",
+                                err.fix) from None
         if candidate.id != candidate_id:
             raise ProxynasError(f"'{candidate_id}' is not a {self.name} candidate id",
                                 f"did you mean '{candidate.id}'?")

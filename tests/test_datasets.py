@@ -413,3 +413,24 @@ def test_download_without_torchvision(tmp_path: Path) -> None:
     assert download("digits", tmp_path).is_file()  # embedded: nothing to download
     with pytest.raises(UnknownNameError, match="did you mean 'svhn'"):
         download("svnh", tmp_path)
+
+
+class _RunsCode:
+    """A pickle payload that would create a marker file when unpickled by a plain ``pickle.load``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_cifar_pickle_that_would_run_code_is_refused(tmp_path: Path) -> None:
+    write_cifar10(tmp_path / "c")
+    marker = tmp_path / "pwned"
+    path = tmp_path / "c" / "cifar-10-batches-py" / "data_batch_3"
+    with path.open("wb") as f:
+        pickle.dump({b"labels": [0], b"data": _RunsCode(marker)}, f, protocol=2)
+    message = assert_data_error("cifar10", tmp_path / "c", path)
+    assert "refusing to load" in message
+    assert not marker.exists()

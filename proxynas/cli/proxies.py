@@ -9,7 +9,7 @@ import importlib
 from proxynas.cli.resolve import proxy_store
 
 # Modules of proxynas.cli with ``add_subparser(subparsers)`` adding a ``proxies`` sub-command.
-SUBCOMMANDS: tuple[str, ...] = ()
+SUBCOMMANDS: tuple[str, ...] = ("proxies_show", "proxies_import")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

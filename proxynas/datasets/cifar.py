@@ -29,10 +29,25 @@ CIFAR100_CLASSES = (
 )  # fmt: skip
 
 
+# What a CIFAR pickle may name: numpy's array reconstruction, nothing that runs other code.
+ALLOWED_GLOBALS = {(module, name) for module in ("numpy.core.multiarray", "numpy._core.multiarray", "numpy")
+                   for name in ("_reconstruct", "ndarray", "dtype", "scalar")}
+ALLOWED_GLOBALS.add(("_codecs", "encode"))  # how protocol-2 pickles written by Python 3 rebuild bytes
+
+
+class ArrayUnpickler(pickle.Unpickler):
+    """An unpickler that rebuilds dicts, lists and numpy arrays and refuses every other global."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR batch holds only arrays")
+        return super().find_class(module, name)
+
+
 def unpickle(path: Path) -> dict[bytes, Any]:
-    """One CIFAR pickle (trusted dataset file in torchvision's layout), keys as bytes."""
+    """One CIFAR pickle in torchvision's layout, keys as bytes. Never runs code from the file."""
     with path.open("rb") as f:
-        obj = pickle.load(f, encoding="bytes")
+        obj = ArrayUnpickler(f, encoding="bytes").load()
     if not isinstance(obj, dict):
         raise ValueError(f"holds a {type(obj).__name__}, expected a dict")
     return obj

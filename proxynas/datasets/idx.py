@@ -62,8 +62,12 @@ def read_mnist(root: Path) -> RawData:
 
 
 def read_fashion_mnist(root: Path) -> RawData:
-    """Under the root first; else Debian's ``dataset-fashion-mnist`` package."""
-    dirs = [root / "FashionMNIST" / "raw", root / "fashion-mnist", root, DEBIAN_FASHION_MNIST]
+    """Under the root first; else Debian's ``dataset-fashion-mnist`` package.
+
+    Loose IDX files right in the root are MNIST's: both datasets use the same file names, so only one
+    of them may claim the bare root.
+    """
+    dirs = [root / "FashionMNIST" / "raw", root / "fashion-mnist", DEBIAN_FASHION_MNIST]
     return read_idx_dir("fashion_mnist", root, dirs)
 
 

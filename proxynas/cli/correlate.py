@@ -1,0 +1,73 @@
+"""``proxynas correlate``: how well each proxy's ranking agrees with the ground truth's."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from proxynas import paths
+from proxynas.cli.options import open_results
+
+
+def add_study_options(p: argparse.ArgumentParser) -> None:
+    """What to compare; shared with ``proxynas report``."""
+    p.add_argument("--truth", required=True, metavar="DATASET",
+                   help="dataset whose ground truth (`proxynas truth --dataset DATASET`) is the reference")
+    p.add_argument("--proxy", action="append", default=[], metavar="NAME",
+                   help="a proxy searched with `proxynas search --proxy NAME` (repeatable)")
+    p.add_argument("--baseline", action="append", default=[], metavar="NAME[:ARG]",
+                   help="a ranking that needs no proxy: early_stopping (the ground-truth protocol's "
+                        "shortest stored run) or early_stopping:E (E epochs); repeatable")
+    p.add_argument("--space", default="dc_convnet", help="search space (default: dc_convnet)")
+    p.add_argument("--truth-epochs", type=int, metavar="E",
+                   help="ground truth trained E epochs (default: the longest stored)")
+    p.add_argument("--epochs", type=int, metavar="E",
+                   help="proxy searches trained E epochs (default: each proxy's protocol with most rows)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    p.add_argument("--resamples", type=int, default=1000,
+                   help="bootstrap resamples for the 95%% intervals; 0 skips them (default: 1000)")
+
+
+def study_from(args: argparse.Namespace) -> Any:
+    """The study the options describe, read from the results store."""
+    from analysis import compare
+    from proxynas.proxies import ProxyStore
+
+    with open_results() as store:
+        return compare(store, dataset=args.truth, space=args.space, proxies=args.proxy,
+                       baselines=args.baseline, truth_epochs=args.truth_epochs, proxy_epochs=args.epochs,
+                       proxy_store=ProxyStore(paths.proxy_dir()), seed=args.seed, resamples=args.resamples)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("correlate", help="rank agreement of proxies with the ground truth",
+                       description="Compare each proxy's ranking of the candidates with the ground truth's: "
+                                   "Spearman, Kendall, top-k, precision@k, regret, with bootstrap intervals "
+                                   "and the noise ceiling between two ground-truth seeds.")
+    add_study_options(p)
+    p.add_argument("--json", action="store_true", help="print the study as JSON")
+    p.add_argument("--csv", metavar="FILE", help="also write one row per (compared, metric) to FILE")
+    p.add_argument("--plots", metavar="DIR", help="also write the plots (PNG and PDF) to DIR")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from analysis import tables
+
+    study = study_from(args)
+    written = []
+    if args.csv:
+        written.append(tables.write_csv(study, args.csv))
+    if args.plots:
+        from analysis import plots
+
+        written += plots.save_all(study, args.plots)
+    if args.json:
+        print(json.dumps(tables.to_json(study), indent=2))
+    else:
+        print(tables.render(study))
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
