@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -105,49 +104,7 @@ def best_true_rank_in_top_k(proxy: np.ndarray, truth: np.ndarray, k: int) -> int
 
 
 def regret(proxy: np.ndarray, truth: np.ndarray) -> float:
-    """Ground-truth value of the best candidate minus that of the proxy's pick (0 = no loss), in truth's units."""
+    """Truth's value of the best candidate minus that of the proxy's pick (0 = no loss), in truth's units."""
     proxy, truth = _pair(proxy, truth)
     _need(len(truth), 1)
     return float(truth.max() - truth[order(proxy)[0]])
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A bootstrap percentile interval; ``undefined`` resamples (e.g. constant) were left out."""
-
-    low: float
-    high: float
-    level: float
-    resamples: int
-    undefined: int
-
-
-def bootstrap(
-    metric: Callable[..., float],
-    *arrays: np.ndarray,
-    rng: np.random.Generator,
-    resamples: int = 1000,
-    level: float = 0.95,
-) -> Interval:
-    """Percentile interval of ``metric(*arrays)`` over candidates drawn with replacement.
-
-    Every array holds one value per candidate; one draw picks the same candidates from each. Draws on
-    which the metric is undefined are skipped and counted; if more than half are, so is the interval.
-    """
-    columns = [np.asarray(a, dtype=float) for a in arrays]
-    n = len(columns[0])
-    if n == 0 or any(len(c) != n for c in columns):
-        raise ValueError("bootstrap needs aligned, non-empty arrays")
-    values = []
-    for _ in range(resamples):
-        pick = rng.integers(0, n, size=n)
-        try:
-            values.append(metric(*(c[pick] for c in columns)))
-        except UndefinedMetric:
-            continue
-    undefined = resamples - len(values)
-    if len(values) * 2 < resamples:
-        raise UndefinedMetric(f"no interval: undefined on {undefined} of {resamples} resamples")
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return Interval(float(low), float(high), level, resamples, undefined)

@@ -15,7 +15,7 @@ from proxynas import __version__
 from proxynas.errors import ProxynasError
 
 # Modules of proxynas.cli; each has ``add_parser(subparsers)`` setting ``run=`` on its parser.
-COMMANDS = ("demo", "condense", "proxies", "search", "evaluate", "truth", "data", "space", "correlate", "report")
+COMMANDS = ("demo", "condense", "proxies", "search", "evaluate", "truth", "data", "space", "correlate", "report", "nni")
 
 
 def build_parser() -> argparse.ArgumentParser:

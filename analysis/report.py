@@ -1,0 +1,148 @@
+"""A study as one self-contained HTML page: what was compared, metrics with intervals, cost, plots.
+
+The page has no outside references: the plots are embedded as base64 PNG, the style is inline.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from analysis import plots
+from analysis.scores import METRICS, TOP_FRACTION, Metric
+from analysis.study import Comparison, Study
+from analysis.tables import COST_HEADER, OVERVIEW_HEADER, cost_rows, overview_rows
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.35em 0.8em; text-align: left; }
+th { background: #f3f3f3; }
+td.best { font-weight: bold; }
+td.undefined { color: #888; font-style: italic; }
+figure { margin: 2em 0; }
+figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.9em; }
+.note { color: #555; font-size: 0.9em; }
+"""
+
+CAPTIONS = {
+    "accuracy_scatter": "Each point is one candidate: its mean validation accuracy on the proxy against the "
+                        "ground truth. A good proxy needs the same order, not the same accuracy.",
+    "rank_scatter": "The same candidates by rank (1 = best). Points on the diagonal are ranked alike.",
+    "metric_heatmap": "Every rank-agreement metric for every proxy and baseline; 1 is perfect agreement.",
+    "precision_curves": "How much of the true top k each ranking finds in its own top k, for every k.",
+    "dimension_effects": "Mean accuracy per value of each search-space dimension: a proxy should show the "
+                         "ground truth's trends.",
+}
+
+DEFINITIONS = [
+    ("Spearman ρ, Kendall τ", "scipy's rank correlations over the shared candidates; ties get average "
+                              "ranks (τ is tau-b). A constant ranking has no correlation: 'undefined'."),
+    ("top k by truth", f"the correlation over the k best candidates by ground truth (k = 5, 10, 20, 30 and "
+                       f"the top {TOP_FRACTION:.0%}, rounded up)."),
+    ("Precision@k", "the share of the proxy's top k that is in the ground truth's top k. Top-k sets break "
+                    "ties by candidate id."),
+    ("Best true rank in proxy's top k", "the best ground-truth rank among the proxy's k favourites "
+                                        "(1 = the shortlist holds a best candidate)."),
+    ("Regret", "ground-truth test accuracy of the best candidate minus that of the proxy's pick, "
+               "in percentage points."),
+    ("n/a", "a metric at k needs at least k candidates; with fewer it is undefined, not computed on fewer."),
+    ("intervals", "95% percentile bootstrap over candidates (resampled with replacement)."),
+]
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str | tuple[str, str]]]) -> str:
+    """Cells are text, or (text, css class)."""
+    def cell(c: str | tuple[str, str]) -> str:
+        text, cls = (c, "") if isinstance(c, str) else c
+        return f'<td class="{cls}">{html.escape(text)}</td>' if cls else f"<td>{html.escape(text)}</td>"
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(cell(c) for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _best(m: Metric, comparisons: Sequence[Comparison]) -> float | None:
+    values = [c.scores[m.name].value for c in comparisons if c.scores[m.name].value is not None]
+    if not values:
+        return None
+    return max(values) if m.higher_is_better else min(values)
+
+
+def metrics_html(study: Study) -> str:
+    shown = study.everything()
+    rows = []
+    for m in METRICS:
+        best = _best(m, study.comparisons) if len(study.comparisons) > 1 else None
+        row: list[str | tuple[str, str]] = [m.label]
+        for c in shown:
+            score = c.scores[m.name]
+            cls = "undefined" if score.value is None else \
+                "best" if score.value == best and c.kind != "noise ceiling" else ""
+            row.append((score.text(m.digits), cls))
+        rows.append(row)
+    return _table(["metric (95% interval)", *(c.label for c in shown)], rows)
+
+
+def overview_html(study: Study) -> str:
+    return _table(OVERVIEW_HEADER, overview_rows(study))
+
+
+def cost_html(study: Study) -> str:
+    return _table(COST_HEADER, cost_rows(study))
+
+
+def _png(fig: Figure) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def render_html(study: Study) -> str:
+    truth = study.truth
+    settings = ", ".join(f"{k} {v}" for k, v in sorted(truth.settings.items())) or "unknown"
+    figures = "".join(
+        f'<figure><img alt="{name}" src="data:image/png;base64,{_png(fig)}">'
+        f"<figcaption>{html.escape(CAPTIONS.get(name, ''))}</figcaption></figure>"
+        for name, fig in plots.figures(study).items())
+    definitions = "".join(f"<li><b>{html.escape(t)}</b>: {html.escape(d)}</li>" for t, d in DEFINITIONS)
+    title = f"proxynas study: {study.space} on {study.dataset}"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{STYLE}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p class="note">Intervals: bootstrap over candidates, {study.resamples} resamples, seed {study.seed}.</p>
+<h2>What was compared</h2>
+<p>Ground truth: every candidate trained on the full training split of {html.escape(study.dataset)}
+({html.escape(truth.trainset)}), {truth.epochs} epochs, {len(truth.done())} candidates, seeds
+{html.escape(", ".join(map(str, truth.seeds())))}; protocol: {html.escape(settings)}.
+Candidates are ranked by mean validation accuracy over seeds.</p>
+<p>Noise ceiling: {html.escape(study.ceiling_note)}.</p>
+{overview_html(study)}
+<h2>Metrics</h2>
+<p class="note">Best proxy or baseline per metric in bold.</p>
+{metrics_html(study)}
+<h2>Cost</h2>
+<p class="note">Seconds of training (and of condensing the proxy, where its file is on hand) to rank the
+compared candidates, beside what the ground truth spent on the same candidates.</p>
+{cost_html(study)}
+<h2>Plots</h2>
+{figures}
+<h2>Definitions</h2>
+<ul>{definitions}</ul>
+</body></html>
+"""
+
+
+def write_report(study: Study, path: str | Path) -> Path:
+    """Write the study's HTML page to ``path`` and return it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(study), encoding="utf-8")
+    return path

@@ -1,0 +1,159 @@
+"""A study: proxies and baselines, each lined up against the ground truth over shared candidates.
+
+A candidate counts in a comparison when both sides trained it and every stored seed of it finished on
+both; the others are left out and counted. Accuracies are means over seeds. The noise ceiling is the
+same comparison between two seeds of the ground truth itself: no proxy can be expected to beat it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from analysis.baselines import resolve_baseline
+from analysis.scores import Score, evaluate_all
+from analysis.sides import Side, select_proxy, select_truth, truth_command
+from proxynas.errors import ProxynasError
+from proxynas.proxies import ProxyStore
+from proxynas.store import ResultsStore
+from search_spaces import get_space
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Seconds spent to rank the compared candidates, beside what the ground truth spent on them."""
+
+    search_seconds: float  # training the candidates on the proxy (or the short protocol)
+    condense_seconds: float | None  # making the proxy file; None when unknown or not needed
+    truth_seconds: float
+
+    @property
+    def total_seconds(self) -> float:
+        return self.search_seconds + (self.condense_seconds or 0.0)
+
+    @property
+    def share_of_truth(self) -> float | None:
+        return self.total_seconds / self.truth_seconds if self.truth_seconds > 0 else None
+
+    def per_minute(self, value: float | None) -> float | None:
+        """A metric's value per minute of total cost: correlation per unit cost."""
+        return None if value is None or self.total_seconds <= 0 else value / (self.total_seconds / 60)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    label: str
+    kind: str  # 'proxy', 'baseline' or 'noise ceiling'
+    trainset: str
+    epochs: int
+    candidates: tuple[str, ...]  # sorted ids; the arrays below follow this order
+    proxy: np.ndarray  # mean validation accuracy (fraction) on this side
+    truth: np.ndarray  # mean validation accuracy of the ground truth
+    truth_test: np.ndarray  # mean test accuracy of the ground truth (regret is measured in it)
+    dropped: dict[str, int]  # why candidates were left out -> how many
+    scores: dict[str, Score]
+    cost: Cost | None  # None for the noise ceiling
+
+
+@dataclass(frozen=True)
+class Study:
+    space: str
+    dataset: str
+    truth: Side
+    comparisons: tuple[Comparison, ...]
+    ceiling: Comparison | None
+    ceiling_note: str  # how the noise ceiling was made, or why there is none
+    dimensions: dict[str, tuple[Any, ...]]  # the search space's dimensions and their values, in order
+    configs: dict[str, dict[str, Any]]  # candidate id -> its search-space configuration
+    seed: int
+    resamples: int
+
+    def everything(self) -> tuple[Comparison, ...]:
+        """The comparisons, then the noise ceiling when there is one."""
+        return self.comparisons + ((self.ceiling,) if self.ceiling else ())
+
+
+def _line_up(label: str, kind: str, ranked: dict[str, float], truth_val: dict[str, float],
+             truth_test: dict[str, float], dropped: dict[str, int], *, seed: int, resamples: int,
+             cost: Cost | None, trainset: str, epochs: int) -> Comparison:
+    """Align ``ranked`` (candidate -> accuracy) with the truth over the candidates both have, and score."""
+    shared = tuple(sorted(set(ranked) & set(truth_val)))
+    arrays = [np.array([side[c] for c in shared], dtype=float) for side in (ranked, truth_val, truth_test)]
+    scores = evaluate_all(*arrays, seed=seed, resamples=resamples)
+    return Comparison(label, kind, trainset, epochs, shared, *arrays, dropped, scores, cost)
+
+
+def _compare_side(side: Side, truth: Side, condense_seconds: float | None, *, seed: int,
+                  resamples: int) -> Comparison:
+    both = side.candidates() & truth.candidates()
+    if not both:
+        raise ProxynasError(f"{side.label} and the ground truth share no candidates",
+                            "train the ground truth on the searched candidates "
+                            "(same --sample, --sample-seed, --where or --arch)")
+    failed_side, failed_truth = side.failed() & both, truth.failed() & both
+    dropped = {f"failed on {side.label}": len(failed_side),
+               "failed on the truth": len(failed_truth - failed_side),
+               f"not trained on {side.label}": len(truth.candidates() - side.candidates()),
+               "not in the truth": len(side.candidates() - truth.candidates())}
+    shared = both - failed_side - failed_truth
+    cost = Cost(side.seconds(shared), condense_seconds, truth.seconds(shared))
+    values = {c: v for c, v in side.mean("val_acc").items() if c in shared}
+    return _line_up(side.label, side.kind, values, truth.mean("val_acc"), truth.mean("test_acc"),
+                    dropped, seed=seed, resamples=resamples, cost=cost, trainset=side.trainset,
+                    epochs=side.epochs)
+
+
+def noise_ceiling(truth: Side, space: str, dataset: str, *, seed: int,
+                  resamples: int) -> tuple[Comparison | None, str]:
+    """The truth's first seed ranked against its second, or None and why not."""
+    seeds = truth.seeds()
+    if len(seeds) < 2:
+        return None, (f"none: the ground truth has one seed (`{truth_command(dataset, space, truth.epochs)}"
+                      " --seeds 2` on the same candidates adds a second)")
+    a, b = seeds[:2]
+    first, second = truth.mean("val_acc", seed=a), truth.mean("val_acc", seed=b)
+    dropped = {"failed on either seed": len(truth.failed()),
+               f"missing a seed {a} or {b} result": len(truth.done() - (set(first) & set(second)))}
+    label = f"truth seed {a} vs {b}"
+    ceiling = _line_up(label, "noise ceiling", first, second, truth.mean("test_acc", seed=b), dropped,
+                       seed=seed, resamples=resamples, cost=None, trainset=truth.trainset,
+                       epochs=truth.epochs)
+    return ceiling, f"{label}: the same metrics between two ground-truth seeds"
+
+
+def _condense_seconds(proxy_store: ProxyStore | None, name: str) -> float | None:
+    if proxy_store is None or name not in proxy_store:
+        return None
+    return float(proxy_store.load(name).card.seconds)
+
+
+def compare(store: ResultsStore, *, dataset: str, proxies: Sequence[str] = (), baselines: Sequence[str] = (),
+            space: str = "dc_convnet", truth_epochs: int | None = None, proxy_epochs: int | None = None,
+            proxy_store: ProxyStore | None = None, seed: int = 0, resamples: int = 1000) -> Study:
+    """Line every proxy and baseline up against the ground truth of ``dataset`` and score the rankings.
+
+    ``proxy_store`` supplies condensing seconds from the proxies' cards.
+    ``seed`` drives the bootstrap; ``resamples=0`` skips the intervals.
+    """
+    if not proxies and not baselines:
+        raise ProxynasError("nothing to compare with the ground truth", "name a --proxy or a --baseline")
+    search_space = get_space(space)
+    truth = select_truth(store, space, dataset, truth_epochs)
+    comparisons = []
+    for name in proxies:
+        side = select_proxy(store, space, name, dataset, proxy_epochs)
+        comparisons.append(_compare_side(side, truth, _condense_seconds(proxy_store, name),
+                                         seed=seed, resamples=resamples))
+    for spec in baselines:
+        side = resolve_baseline(spec, store, space, dataset, truth)
+        comparisons.append(_compare_side(side, truth, None, seed=seed, resamples=resamples))
+    ceiling, note = noise_ceiling(truth, space, dataset, seed=seed, resamples=resamples)
+    ids = set(truth.candidates()).union(*(c.candidates for c in comparisons))
+    configs = {c: dict(search_space.parse(c).config) for c in sorted(ids)}
+    dimensions = {dim: tuple(values) for dim, values in search_space.dimensions.items()}
+    return Study(space, dataset, truth, tuple(comparisons), ceiling, note, dimensions, configs,
+                 seed, resamples)
+
