@@ -14,21 +14,33 @@ from collections.abc import Sequence
 from proxynas import __version__
 from proxynas.errors import ProxynasError
 
-# Modules of proxynas.cli; each has ``add_parser(subparsers)`` setting ``run=`` on its parser.
-COMMANDS = ("demo", "condense", "proxies", "search", "evaluate", "truth", "data", "space", "correlate", "report", "nni")
+DESCRIPTION = ("Rank neural architectures by training them on condensed proxy datasets, and measure how "
+               "well the proxy's ranking matches full-data training.")
+
+# Modules of proxynas.cli, in the order ``--help`` lists them; each has ``add_parser(subparsers)``
+# setting ``run=`` on its parser.
+COMMANDS = ("demo", "condense", "proxies", "search", "truth", "evaluate", "correlate", "report", "nni",
+            "data", "space")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="proxynas", description=__doc__.splitlines()[0].rstrip("."))
+def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="proxynas", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"proxynas {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
+    for name in commands:
         importlib.import_module(f"proxynas.cli.{name}").add_parser(sub)
     return parser
 
 
+def commands_for(argv: Sequence[str]) -> Sequence[str]:
+    """Only the named command's module when there is one: the others' imports cost seconds per call."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return (first,) if first in COMMANDS else COMMANDS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(commands_for(argv)).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except ProxynasError as err:

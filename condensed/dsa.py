@@ -1,0 +1,22 @@
+"""DSA: DC with differentiable siamese augmentation (Zhao & Bilen, ICML 2021).
+
+The algorithm is :class:`condensed.dc.DC`; only the default changes: ``augment="dsa"``, so the real and
+the synthetic batch of a class share one random DSA draw when their gradients are matched, and the
+network trains on per-image DSA. Flips are left out for datasets that forbid them (digits, MNIST, SVHN).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from condensed.dc import DC, DCSettings
+
+
+@dataclass(frozen=True)
+class DSASettings(DCSettings):
+    augment: str = "dsa"
+
+
+class DSAMethod(DC):
+    name = "dsa"
+    settings_type = DSASettings
