@@ -52,8 +52,7 @@ def run(args: argparse.Namespace) -> int:
         raise ProxynasError(f"--runs must be at least 1, got {args.runs}", "pass --runs 1 or more")
     space = get_space(args.space)
     candidate = space.parse(args.arch) if args.arch else space.default()
-    protocol = Protocol(epochs=args.epochs or EPOCHS[args.aug], batch_size=args.batch_size, lr=args.lr,
-                        augment=args.aug)
+    protocol = evaluation_protocol(args)
     device = resolve_device(args.device)
     proxy = resolve_proxy(args.proxy, data_root=args.data_root, device=device)
     splits = load_dataset(proxy.card.dataset, args.data_root)
@@ -77,6 +76,12 @@ def run(args: argparse.Namespace) -> int:
         rows = plan_rows(store, plan)
     report(rows, proxy.name, candidate.id, protocol, as_json=args.json)
     return 0 if any(r.status == "done" for r in rows) else 1
+
+
+def evaluation_protocol(args: argparse.Namespace) -> Protocol:
+    """The reference protocol: 300 epochs, 1000 with DSA augmentation, unless ``--epochs`` says."""
+    return Protocol(epochs=args.epochs or EPOCHS[args.aug], batch_size=args.batch_size, lr=args.lr,
+                    augment=args.aug)
 
 
 def plan_rows(store: ResultsStore, plan: Plan) -> list[ResultRow]:
