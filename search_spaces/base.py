@@ -51,7 +51,7 @@ class SearchSpace(ABC):
                     input_shape: Sequence[int], num_classes: int) -> nn.Module:
         """G fresh models as one stack (see ``proxynas.engine.stack``), model g drawn from ``seeds[g]``."""
         return ListStack([seeded(lambda c=c: self.build(c, input_shape, num_classes), seed)
-                          for c, seed in zip(candidates, seeds)])
+                          for c, seed in zip(candidates, seeds, strict=True)])
 
     def __len__(self) -> int:
         n = 1
@@ -105,7 +105,7 @@ class SearchSpace(ABC):
             filters[dim] = set(wanted)
         out = []
         for values in itertools.product(*self.dimensions.values()):
-            config = dict(zip(self.dimensions, values))
+            config = dict(zip(self.dimensions, values, strict=True))
             if all(config[dim] in wanted for dim, wanted in filters.items()):
                 out.append(Candidate(self.name, self.format_id(config), config))
         return out

@@ -41,7 +41,7 @@ def test_filters(space):
 @pytest.mark.parametrize("bad", ["d3_w128_relu", "x3_w128_relu_none_none", "d3_w100_relu_none_none",
                                  "d03_w128_relu_none_none", "d3_w128_tanh_none_none"])
 def test_bad_ids_are_clear_errors(space, bad):
-    with pytest.raises(ProxynasError, match="candidate id|not a choice"):
+    with pytest.raises(ProxynasError, match=r"candidate id|not a choice"):
         space.parse(bad)
 
 

@@ -42,7 +42,8 @@ def parse_where(items: list[str], space: Any) -> dict[str, list[Any]]:
     for item in items:
         dim, sep, values = item.partition("=")
         if not sep or not values:
-            raise ProxynasError(f"--where '{item}' is not DIM=VALUE", "e.g. --where depth=3 or --where act=relu,sigmoid")
+            raise ProxynasError(f"--where '{item}' is not DIM=VALUE",
+                                "e.g. --where depth=3 or --where act=relu,sigmoid")
         if dim not in space.dimensions:
             raise ProxynasError(f"{space.name} has no dimension '{dim}'", f"dimensions: {', '.join(space.dimensions)}")
         kinds = {type(c) for c in space.dimensions[dim]}
@@ -50,7 +51,8 @@ def parse_where(items: list[str], space: Any) -> dict[str, list[Any]]:
         try:
             filters.setdefault(dim, []).extend(cast(v) for v in values.split(","))
         except ValueError:
-            raise ProxynasError(f"--where {item}: {dim} takes integers", f"choose from {space.dimensions[dim]}") from None
+            raise ProxynasError(f"--where {item}: {dim} takes integers",
+                                f"choose from {space.dimensions[dim]}") from None
     return filters
 
 

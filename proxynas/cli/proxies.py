@@ -28,8 +28,7 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"no proxies in {store.root} yet (make one: proxynas condense random --dataset digits --ipc 10)")
         return 0
     print(f"{'name':<32} {'method':<8} {'dataset':<14} {'ipc':>4} {'images':>6} {'seconds':>8}  created")
-    for name, card in cards:
-        images = card.num_classes * card.ipc
+    for name, card, images in cards:
         when = datetime.datetime.fromtimestamp(card.created).strftime("%Y-%m-%d %H:%M")
         print(f"{name:<32} {card.method:<8} {card.dataset:<14} {card.ipc:>4} {images:>6} {card.seconds:>8.1f}  {when}")
     return 0

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from proxynas import __version__
@@ -41,9 +41,18 @@ def write_proxy(path: Path, data: TensorSet, card: ProxyCard) -> None:
     os.replace(tmp, path)
 
 
-def read_proxy(path: Path) -> Proxy:
-    from safetensors import safe_open
+def read_header(path: Path) -> tuple[ProxyCard, int]:
+    """A proxy file's card and image count, without loading its tensors."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            card = ProxyCard.from_json((f.metadata() or {})["card"])
+            return card, int(f.get_slice("images").get_shape()[0])
+    except (SafetensorError, KeyError, ValueError, OSError) as err:
+        raise ProxynasError(f"proxy file {path} is damaged or not a proxynas proxy ({err})",
+                            "delete it and make it again with `proxynas condense`") from None
 
+
+def read_proxy(path: Path) -> Proxy:
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
@@ -81,5 +90,6 @@ class ProxyStore:
         proxy = read_proxy(self.path(name))
         return replace(proxy, data=proxy.data.to(device))
 
-    def cards(self) -> list[tuple[str, ProxyCard]]:
-        return [(name, read_proxy(self.path(name)).card) for name in self.names()]
+    def cards(self) -> list[tuple[str, ProxyCard, int]]:
+        """(name, card, number of training images) per proxy, read from the file headers only."""
+        return [(name, *read_header(self.path(name))) for name in self.names()]
