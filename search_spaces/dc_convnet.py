@@ -7,11 +7,12 @@ The network follows the reference ``ConvNet`` (VICO-UoE/DatasetCondensation): ``
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any, ClassVar
 
 from torch import nn
 
+from proxynas.engine.stack import seeded
 from search_spaces.base import Candidate, SearchSpace
 
 DEPTHS = (1, 2, 3, 4)
@@ -89,7 +90,8 @@ class ConvNet(nn.Module):
 
 class DCConvNetSpace(SearchSpace):
     name = "dc_convnet"
-    dimensions = {"depth": DEPTHS, "width": WIDTHS, "act": ACTIVATIONS, "norm": NORMS, "pool": POOLINGS}
+    dimensions: ClassVar[Mapping[str, Sequence[Any]]] = {
+        "depth": DEPTHS, "width": WIDTHS, "act": ACTIVATIONS, "norm": NORMS, "pool": POOLINGS}
 
     def format_id(self, config: Mapping[str, Any]) -> str:
         return f"d{config['depth']}_w{config['width']}_{config['act']}_{config['norm']}_{config['pool']}"
@@ -102,6 +104,22 @@ class DCConvNetSpace(SearchSpace):
 
     def build(self, candidate: Candidate, input_shape: Sequence[int], num_classes: int) -> nn.Module:
         return ConvNet(candidate.config, input_shape, num_classes)
+
+    def stack_key(self, candidate: Candidate) -> Hashable:
+        """Candidates of one (depth, width, pool) have equal tensor shapes: they train as one stack."""
+        return candidate["depth"], candidate["width"], candidate["pool"]
+
+    def build_stack(self, candidates: Sequence[Candidate], seeds: Sequence[int],
+                    input_shape: Sequence[int], num_classes: int) -> nn.Module:
+        """A :class:`~search_spaces.dc_convnet_stack.GroupedConvNetStack` holding exactly the models
+        ``seeded`` builds one by one (what the default ``ListStack`` holds, and holds for one model)."""
+        from search_spaces.dc_convnet_stack import GroupedConvNetStack  # it imports this module
+
+        if len(candidates) == 1:
+            return super().build_stack(candidates, seeds, input_shape, num_classes)
+        models = [seeded(lambda c=c: self.build(c, input_shape, num_classes), seed)
+                  for c, seed in zip(candidates, seeds, strict=True)]
+        return GroupedConvNetStack(models, [c.config for c in candidates], input_shape, num_classes)
 
     def default(self) -> Candidate:
         return self.parse(DEFAULT_ID)

@@ -22,15 +22,6 @@ SMALL_NET = "d2_w32_relu_instancenorm_avgpool"  # condensing with the 128-wide d
 TINY = {"net": SMALL_NET, "batch_real": 32}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Many small ops: on a shared, busy CPU one thread is far faster than two waiting on each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def context(seed: int = 0, checkpoint=None, progress=None) -> Context:
     return Context(dataset_info("digits"), torch.device("cpu"), seed, progress, checkpoint)
 

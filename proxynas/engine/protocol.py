@@ -29,9 +29,11 @@ class Protocol:
         if self.epochs < 1:
             raise ProxynasError(f"epochs must be at least 1, got {self.epochs}", "pass --epochs 1 or more")
         if self.batch_size < 1:
-            raise ProxynasError(f"batch size must be at least 1, got {self.batch_size}", "pass a positive size")
+            raise ProxynasError(f"batch size must be at least 1, got {self.batch_size}",
+                                "pass a positive size")
         if self.augment not in AUGMENTS:
-            raise ProxynasError(f"unknown augmentation '{self.augment}'", f"choose one of {', '.join(AUGMENTS)}")
+            raise ProxynasError(f"unknown augmentation '{self.augment}'",
+                                f"choose one of {', '.join(AUGMENTS)}")
 
     @property
     def decay_epoch(self) -> int:

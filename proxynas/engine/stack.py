@@ -26,7 +26,7 @@ class ListStack(nn.Module):
         return len(self.models)
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.stack([model(xg) for model, xg in zip(self.models, x)])
+        return torch.stack([model(xg) for model, xg in zip(self.models, x, strict=True)])
 
 
 def seeded(build: Callable[[], nn.Module], seed: int) -> nn.Module:
