@@ -16,8 +16,8 @@ import sys
 from proxynas.augment import make_augment
 from proxynas.cli.options import add_data_options, open_results
 from proxynas.cli.progress import bar
-from proxynas.cli.resolve import resolve_proxy
-from proxynas.datasets import dataset_info, load_dataset
+from proxynas.cli.resolve import proxy_and_splits
+from proxynas.datasets import dataset_info
 from proxynas.engine import Protocol, resolve_device
 from proxynas.engine.batching import default_stack_size
 from proxynas.errors import ProxynasError
@@ -54,12 +54,7 @@ def run(args: argparse.Namespace) -> int:
     candidate = space.parse(args.arch) if args.arch else space.default()
     protocol = evaluation_protocol(args)
     device = resolve_device(args.device)
-    proxy = resolve_proxy(args.proxy, data_root=args.data_root, device=device)
-    splits = load_dataset(proxy.card.dataset, args.data_root)
-    if proxy.data.shape != splits.shape or proxy.data.num_classes != splits.num_classes:
-        raise ProxynasError(f"proxy {proxy.name} holds {proxy.data.shape} images of {proxy.data.num_classes} "
-                            f"classes, but {splits.name} has {splits.shape} and {splits.num_classes}",
-                            "make the proxy again from this dataset")
+    proxy, splits = proxy_and_splits(args.proxy, data_root=args.data_root, device=device)
     plan = Plan(space, [candidate], protocol, args.runs, trainset=proxy.name, dataset=splits.name)
     augment = make_augment(protocol.augment, dataset_info(splits.name))
     with open_results() as store:

@@ -10,7 +10,7 @@ from condensed import get_method
 from condensed.make import make_proxy
 from proxynas import paths
 from proxynas.cli.progress import bar
-from proxynas.datasets import dataset_info, load_dataset
+from proxynas.datasets import DatasetSplits, dataset_info, load_dataset
 from proxynas.errors import ProxynasError, UnknownNameError
 from proxynas.proxies import Proxy, ProxyName, ProxyStore
 
@@ -39,3 +39,14 @@ def resolve_proxy(name: str, *, data_root: str | None, device: torch.device) -> 
         make_proxy(store, parsed.method, splits, parsed.ipc, device="cpu",
                    progress=lambda done, total: progress.update(done - progress.n))
     return store.load(name, device)
+
+
+def proxy_and_splits(name: str, *, data_root: str | None, device: torch.device) -> tuple[Proxy, DatasetSplits]:
+    """The proxy (made if it is a missing coreset) and the splits of its dataset, checked to match."""
+    proxy = resolve_proxy(name, data_root=data_root, device=device)
+    splits = load_dataset(proxy.card.dataset, data_root)
+    if proxy.data.shape != splits.shape or proxy.data.num_classes != splits.num_classes:
+        raise ProxynasError(f"proxy {proxy.name} holds {proxy.data.shape} images of {proxy.data.num_classes} "
+                            f"classes, but {splits.name} has {splits.shape} and {splits.num_classes}",
+                            "make the proxy again from this dataset")
+    return proxy, splits

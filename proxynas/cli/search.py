@@ -6,12 +6,11 @@ import argparse
 
 from proxynas.augment import make_augment
 from proxynas.cli.options import add_training_options, open_results, protocol_from, select_candidates
-from proxynas.cli.resolve import resolve_proxy
+from proxynas.cli.resolve import proxy_and_splits
 from proxynas.cli.training import execute, print_json, print_ranking
-from proxynas.datasets import dataset_info, load_dataset
+from proxynas.datasets import dataset_info
 from proxynas.engine import resolve_device
 from proxynas.engine.batching import default_stack_size
-from proxynas.errors import ProxynasError
 from proxynas.runs import Plan
 from search_spaces import get_space
 
@@ -32,12 +31,7 @@ def run(args: argparse.Namespace) -> int:
     candidates = select_candidates(args, space)
     device = resolve_device(args.device)
     protocol = protocol_from(args)
-    proxy = resolve_proxy(args.proxy, data_root=args.data_root, device=device)
-    splits = load_dataset(proxy.card.dataset, args.data_root)
-    if proxy.data.shape != splits.shape or proxy.data.num_classes != splits.num_classes:
-        raise ProxynasError(f"proxy {proxy.name} holds {proxy.data.shape} images of {proxy.data.num_classes} "
-                            f"classes, but {splits.name} has {splits.shape} and {splits.num_classes}",
-                            "make the proxy again from this dataset")
+    proxy, splits = proxy_and_splits(args.proxy, data_root=args.data_root, device=device)
     plan = Plan(space, candidates, protocol, args.seeds, trainset=proxy.name, dataset=splits.name)
     augment = make_augment(protocol.augment, dataset_info(splits.name))
     stack = args.stack or default_stack_size(device)
