@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import torch
 
@@ -36,9 +37,9 @@ def resolve_proxy(name: str, *, data_root: str | None, device: torch.device) -> 
     print(f"making proxy {name} ({command})", file=sys.stderr)
     splits = load_dataset(parsed.dataset, data_root)
     with bar(total=splits.num_classes, desc=f"condense {parsed.method}", unit="class") as progress:
-        make_proxy(store, parsed.method, splits, parsed.ipc, device="cpu",
-                   progress=lambda done, total: progress.update(done - progress.n))
-    return store.load(name, device)
+        proxy = make_proxy(store, parsed.method, splits, parsed.ipc, device="cpu",
+                           progress=lambda done, total: progress.update(done - progress.n))
+    return replace(proxy, data=proxy.data.to(device))
 
 
 def proxy_and_splits(name: str, *, data_root: str | None, device: torch.device) -> tuple[Proxy, DatasetSplits]:
