@@ -1,4 +1,10 @@
-"""Train candidates on a training set and keep every finished one in the results store (resumable)."""
+"""The one pipeline call: train a plan's unfinished jobs through an executor into the results store.
+
+``search``, ``truth``, ``evaluate``, the demo, studies and the NNI bridge all train through
+:func:`train_into_store`: it picks the augmentation the protocol names, skips what the store holds,
+hands the rest to the executor (which places the data on the device) and commits every outcome as it
+arrives. Only this caller, the driver, writes the store; a killed run resumes where it stopped.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from proxynas.augment import make_augment
+from proxynas.datasets import dataset_info
 from proxynas.datasets.base import TensorSet
-from proxynas.engine import Job, Outcome, Protocol, describe, run_jobs
-from proxynas.engine.fit import Augment
+from proxynas.engine import Job, Outcome, Protocol
+from proxynas.engine.accel import Accel
+from proxynas.engine.executors import Executor, ExecutorOptions, make_executor
+from proxynas.engine.run import EpochCallback, TrainingTask, plan_stacks
 from proxynas.store import ResultRow, ResultsStore
 
 
@@ -21,44 +31,74 @@ class Plan:
     protocol: Protocol
     seeds: int
     trainset: str  # a proxy name or 'full_{dataset}'
-    dataset: str
+    dataset: str  # the dataset whose validation and test splits score the models
 
     def jobs(self) -> list[Job]:
         return [Job(c, self.protocol.seed + s) for c in self.candidates for s in range(self.seeds)]
+
+    def key(self) -> str:
+        return self.protocol.key()
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The tensors a plan trains on and is scored on (on the CPU or already on the device)."""
+
+    train: TensorSet
+    val: TensorSet
+    test: TensorSet
+
+
+def pending(plan: Plan, store: ResultsStore, *, fresh: bool = False) -> list[Job]:
+    """The plan's jobs the store does not hold yet (all of them with ``fresh``)."""
+    jobs = plan.jobs()
+    if fresh:
+        return jobs
+    done = store.finished(plan.space.name, plan.trainset, plan.key())
+    return [j for j in jobs if (j.candidate.id, j.seed) not in done]
 
 
 def train_into_store(
     plan: Plan,
     store: ResultsStore,
-    train: TensorSet,
-    val: TensorSet,
-    test: TensorSet,
+    data: TrainingData,
     *,
+    executor: Executor | ExecutorOptions | None = None,
+    max_models: int | None = None,
+    accel: Accel | None = None,
     fresh: bool = False,
-    max_models: int = 1,
-    augment: Augment | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
-    on_epoch: Callable[[list[Job], int, Any], None] | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> list[Job]:
     """Train the plan's unfinished jobs, committing each outcome as it arrives. Returns the jobs trained.
 
-    ``train``, ``val`` and ``test`` must already be on the device to train on.
+    ``executor`` defaults to the local one on the data's device; ``max_models`` (models per stack) to
+    the device's default (``engine.batching``).
     """
-    space_name, key = plan.space.name, plan.protocol.key()
-    jobs = plan.jobs()
+    if not isinstance(executor, Executor):
+        executor = make_executor(executor)
+    todo = pending(plan, store, fresh=fresh)
     if fresh:
-        store.delete(space_name, plan.trainset, key, [(j.candidate.id, j.seed) for j in jobs])
-    done = store.finished(space_name, plan.trainset, key)
-    todo = [j for j in jobs if (j.candidate.id, j.seed) not in done]
-    store.save_protocol(key, plan.protocol.settings())
-    device = describe(train.device)
-    for outcome in run_jobs(todo, plan.space, train, val, test, plan.protocol,
-                            max_models=max_models, augment=augment, on_epoch=on_epoch):
+        store.delete(plan.space.name, plan.trainset, plan.key(), [(j.candidate.id, j.seed) for j in todo])
+    store.save_protocol(plan.key(), plan.protocol.settings())
+    if not todo:
+        return todo
+    stack = max_models or executor.default_stack_size(data.train.device)
+    augment = make_augment(plan.protocol.augment, dataset_info(plan.dataset))
+    task = TrainingTask(plan.space, data.train, data.val, data.test, plan.protocol, augment, accel)
+    for outcome in executor.run(task, plan_stacks(todo, plan.space, stack), on_epoch):
         store.put(ResultRow(
-            space=space_name, candidate=outcome.job.candidate.id, trainset=plan.trainset, protocol=key,
-            seed=outcome.job.seed, dataset=plan.dataset, status=outcome.status, val_acc=outcome.val_acc,
-            test_acc=outcome.test_acc, train_loss=outcome.train_loss, seconds=outcome.seconds,
-            epochs=outcome.epochs, reason=outcome.reason, device=device))
+            space=plan.space.name, candidate=outcome.job.candidate.id, trainset=plan.trainset,
+            protocol=plan.key(), seed=outcome.job.seed, dataset=plan.dataset, status=outcome.status,
+            val_acc=outcome.val_acc, test_acc=outcome.test_acc, train_loss=outcome.train_loss,
+            seconds=outcome.seconds, epochs=outcome.epochs, reason=outcome.reason, device=outcome.device))
         if on_outcome is not None:
             on_outcome(outcome)
     return todo
+
+
+def plan_rows(store: ResultsStore, plan: Plan) -> list[ResultRow]:
+    """The stored rows of the plan's jobs, by candidate and seed."""
+    wanted = {(j.candidate.id, j.seed) for j in plan.jobs()}
+    rows = store.rows(space=plan.space.name, trainset=plan.trainset, protocol=plan.key())
+    return [r for r in rows if (r.candidate, r.seed) in wanted]

@@ -166,7 +166,7 @@ def test_workers_streams_and_memory_splits_change_no_result(digits):
     seen, threads = [], torch.get_num_threads()
     small = OutOfMemoryAbove(limit=2)
     side_by_side = list(run_jobs(jobs, small, proxy, digits.val, digits.test, protocol, max_models=8, workers=2,
-                                 on_epoch=lambda group, epoch, losses: seen.append(len(group))))
+                                 on_epoch=lambda end: seen.append(len(end.jobs))))
     assert [o.job for o in side_by_side] == [o.job for o in plain]
     assert [o.val_acc for o in side_by_side] == pytest.approx([o.val_acc for o in plain], abs=1e-6)
     assert max(small.sizes) == 5 and sorted(set(small.sizes)) == [1, 2, 3, 5]  # 5 -> 2 + 3 -> 2 + 1 + 2

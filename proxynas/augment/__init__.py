@@ -1,14 +1,17 @@
 """Training-time augmentation by name: ``make_augment("dsa", dataset_info("cifar10"))``.
 
-An augmentation is a callable ``(images N x C x H x W, generator) -> images``, as the engine's ``fit``
-takes it. ``"none"`` is no augmentation (``None``); ``"dsa"`` is differentiable siamese augmentation
-with the reference strategy, without flips for datasets where a mirror image changes the meaning.
+An augmentation is an :class:`Augment`, as the engine's ``fit`` takes it: the random numbers of one
+model's batch are drawn on the CPU from that model's own generator (``draw_batch``), the draws of a
+stack's models are joined (``Draw.cat``) and applied to the whole stack's batch at once (``apply``).
+So a model sees in a stack exactly what it sees alone, and the draws do not depend on the device.
+``"none"`` is no augmentation (``None``); ``"dsa"`` is differentiable siamese augmentation with the
+reference strategy, without flips for datasets where a mirror image changes the meaning.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -16,7 +19,18 @@ from torch import Tensor
 from proxynas.augment.dsa import DSA, FAMILIES, REFERENCE_STRATEGY, Draw, DSAParams
 from proxynas.registry import Registry
 
-Augment = Callable[[Tensor, torch.Generator | None], Tensor]
+
+class Augment(Protocol):
+    """A training-time augmentation the engine can draw per model and apply per stack."""
+
+    def draw_batch(self, count: int, size: Sequence[int], generator: torch.Generator) -> Draw:
+        """The transforms of ``count`` images of ``size`` (H, W), drawn on the CPU from ``generator``."""
+        ...
+
+    def apply(self, x: Tensor, draw: Draw) -> Tensor:
+        """``x`` (N, C, H, W) transformed image by image by ``draw`` (of N transforms)."""
+        ...
+
 
 AUGMENTS: Registry[Callable[[Any], Augment | None]] = Registry("augmentation")
 AUGMENTS.register("none", lambda info: None)

@@ -72,6 +72,18 @@ class Draw:
         family = self.family[:1].expand(self.count)
         return Draw(**{f.name: getattr(self, f.name) for f in fields(self)} | {"family": family})
 
+    @classmethod
+    def cat(cls, draws: Sequence[Draw]) -> Draw:
+        """The transforms of several draws one after another (one draw per model of a stack, say)."""
+        return cls(**{f.name: torch.cat([getattr(d, f.name) for d in draws]) for f in fields(cls)})
+
+    def to(self, device: torch.device) -> Draw:
+        """On ``device``; from the CPU to CUDA through pinned memory, queued without waiting."""
+        if device.type == "cpu":
+            return self
+        return Draw(**{f.name: getattr(self, f.name).pin_memory().to(device, non_blocking=True)
+                       for f in fields(self)})
+
 
 class DSA:
     """Differentiable siamese augmentation with the families of ``strategy`` (``_``-separated)."""
@@ -91,6 +103,13 @@ class DSA:
         """Augment a batch for training: one family for the batch, its parameters drawn per image."""
         draw = self.draw(x.shape[0], x.shape[-2:], generator, x.device).share_family()
         return self.apply(x, draw)
+
+    def draw_batch(self, count: int, size: Sequence[int], generator: torch.Generator) -> Draw:
+        """A training batch's transforms on the CPU: one family for the batch, parameters per image.
+
+        The engine draws one batch per model from that model's own generator (see ``engine.fit``).
+        """
+        return self.draw(count, size, generator, torch.device("cpu")).share_family()
 
     def draw(self, count: int, size: Sequence[int], generator: torch.Generator | None,
              device: torch.device) -> Draw:

@@ -16,9 +16,9 @@ from proxynas.cli.options import open_results
 from proxynas.cli.resolve import proxy_store, resolve_proxy
 from proxynas.cli.training import execute, print_ranking
 from proxynas.datasets import load_dataset
-from proxynas.engine import Protocol, resolve_device
-from proxynas.engine.batching import default_stack_size
-from proxynas.runs import Plan
+from proxynas.engine import Protocol
+from proxynas.engine.executors import ExecutorOptions
+from proxynas.runs import Plan, TrainingData
 from proxynas.store import truth_trainset
 
 
@@ -43,24 +43,22 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     space = get_space("dc_convnet")
     candidates = space.sample(args.sample, seed=0)
-    device = resolve_device(args.device)
-    stack = default_stack_size(device)
+    executor = ExecutorOptions(device=args.device)
     splits = load_dataset("digits")
-    val, test = splits.val.to(device), splits.test.to(device)
-    proxy = resolve_proxy(f"{args.method}_digits_ipc{args.ipc}", data_root=None, device=device)
+    proxy = resolve_proxy(f"{args.method}_digits_ipc{args.ipc}", data_root=None)
     say(f"1/4 proxy {proxy.name}: {len(proxy.data)} of the {len(splits.train)} training images")
 
     with open_results() as store:
         say(f"2/4 search: {len(candidates)} dc_convnet candidates on the proxy, {args.proxy_epochs} epochs")
         proxy_plan = Plan(space, candidates, Protocol(epochs=args.proxy_epochs), 1, proxy.name, "digits")
-        on_proxy = execute(proxy_plan, store, proxy.data, val, test, fresh=False, max_models=stack,
-                           augment=None)
+        on_proxy = execute(proxy_plan, store, TrainingData(proxy.data, splits.val, splits.test), executor,
+                           max_models=None, fresh=False)
         say(f"3/4 ground truth: the same candidates on all {len(splits.train)} training images, "
             f"{args.truth_epochs} epochs")
         truth_plan = Plan(space, candidates, Protocol(epochs=args.truth_epochs), 1,
                           truth_trainset("digits"), "digits")
-        truth = execute(truth_plan, store, splits.train.to(device), val, test, fresh=False,
-                        max_models=stack, augment=None)
+        truth = execute(truth_plan, store, TrainingData(splits.train, splits.val, splits.test), executor,
+                        max_models=None, fresh=False)
         say("4/4 analysis")
         study = analysis.compare(store, dataset="digits", proxies=[proxy.name], proxy_epochs=args.proxy_epochs,
                                  truth_epochs=args.truth_epochs, proxy_store=proxy_store(), resamples=200)

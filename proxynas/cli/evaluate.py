@@ -13,16 +13,13 @@ import json
 import statistics
 import sys
 
-from proxynas.augment import make_augment
-from proxynas.cli.options import add_data_options, open_results
+from proxynas.cli.options import add_data_options, add_executor_options, executor_from, open_results
 from proxynas.cli.progress import bar
 from proxynas.cli.resolve import proxy_and_splits
-from proxynas.datasets import dataset_info
-from proxynas.engine import Protocol, resolve_device
-from proxynas.engine.batching import default_stack_size
+from proxynas.engine import Protocol
 from proxynas.errors import ProxynasError
-from proxynas.runs import Plan, train_into_store
-from proxynas.store import ResultRow, ResultsStore
+from proxynas.runs import Plan, TrainingData, pending, plan_rows, train_into_store
+from proxynas.store import ResultRow
 from search_spaces import get_space
 
 EPOCHS = {"none": 300, "dsa": 1000}  # the reference evaluation protocol
@@ -40,10 +37,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, help="training epochs (default: 300, or 1000 with --aug dsa)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--stack", type=int, metavar="G", help="models trained at once (default: engine's choice)")
     p.add_argument("--fresh", action="store_true", help="retrain runs already in the store")
     p.add_argument("--json", action="store_true", help="print machine-readable results")
     add_data_options(p)
+    add_executor_options(p)
     p.set_defaults(run=run)
 
 
@@ -53,22 +50,20 @@ def run(args: argparse.Namespace) -> int:
     space = get_space(args.space)
     candidate = space.parse(args.arch) if args.arch else space.default()
     protocol = evaluation_protocol(args)
-    device = resolve_device(args.device)
-    proxy, splits = proxy_and_splits(args.proxy, data_root=args.data_root, device=device)
+    executor = executor_from(args)
+    proxy, splits = proxy_and_splits(args.proxy, data_root=args.data_root)
     plan = Plan(space, [candidate], protocol, args.runs, trainset=proxy.name, dataset=splits.name)
-    augment = make_augment(protocol.augment, dataset_info(splits.name))
     with open_results() as store:
-        done = set() if args.fresh else store.finished(space.name, plan.trainset, protocol.key())
-        todo = sum((j.candidate.id, j.seed) not in done for j in plan.jobs())
+        todo = len(pending(plan, store, fresh=args.fresh))
         if not args.json:
             print(f"{proxy.name}: {candidate.id} x {args.runs} run(s), {protocol.epochs} epochs on "
                   f"{len(proxy.data)} images; {args.runs - todo} in the store, {todo} to train",
                   file=sys.stderr)
         with bar(total=todo * protocol.epochs, desc=proxy.name, unit="epoch") as progress:
-            train_into_store(plan, store, proxy.data, splits.val.to(device), splits.test.to(device),
-                             fresh=args.fresh, max_models=args.stack or default_stack_size(device),
-                             augment=augment, on_epoch=lambda jobs, epoch, losses: progress.update(len(jobs)))
-        rows = plan_rows(store, plan)
+            train_into_store(plan, store, TrainingData(proxy.data, splits.val, splits.test), executor=executor,
+                             max_models=args.stack, fresh=args.fresh,
+                             on_epoch=lambda end: progress.update(len(end.jobs)))
+        rows = sorted(plan_rows(store, plan), key=lambda r: r.seed)
     report(rows, proxy.name, candidate.id, protocol, as_json=args.json)
     return 0 if any(r.status == "done" for r in rows) else 1
 
@@ -77,13 +72,6 @@ def evaluation_protocol(args: argparse.Namespace) -> Protocol:
     """The reference protocol: 300 epochs, 1000 with DSA augmentation, unless ``--epochs`` says."""
     return Protocol(epochs=args.epochs or EPOCHS[args.aug], batch_size=args.batch_size, lr=args.lr,
                     augment=args.aug)
-
-
-def plan_rows(store: ResultsStore, plan: Plan) -> list[ResultRow]:
-    """The stored rows of the plan's jobs, by seed."""
-    wanted = {(j.candidate.id, j.seed) for j in plan.jobs()}
-    rows = store.rows(space=plan.space.name, trainset=plan.trainset, protocol=plan.protocol.key())
-    return sorted((r for r in rows if (r.candidate, r.seed) in wanted), key=lambda r: r.seed)
 
 
 def report(rows: list[ResultRow], proxy: str, candidate: str, protocol: Protocol, *, as_json: bool) -> None:

@@ -105,7 +105,7 @@ def run_trial(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
     if not trial.inside_experiment():
-        resolve_proxy(args.proxy, data_root=args.data_root, device=torch.device("cpu"))
+        resolve_proxy(args.proxy, data_root=args.data_root)
     setup = evaluate.ProxyTraining(args.proxy, protocol_from(args), args.data_root, args.device)
 
     def show_epoch(epoch: int, val_acc: float) -> None:
@@ -161,7 +161,7 @@ def run_hpo(args: argparse.Namespace) -> int:
     experiment = bridge("experiment")
     space = get_space(args.space)
     experiment.check_port_free(args.port)
-    proxy = resolve_proxy(args.proxy, data_root=args.data_root, device=torch.device("cpu"))
+    proxy = resolve_proxy(args.proxy, data_root=args.data_root)
     settings = experiment.HpoSettings(
         proxy=proxy.name, space=space, tuner=args.tuner, max_trials=args.max_trials,
         concurrency=args.concurrency, port=args.port, protocol=protocol_from(args), data_root=args.data_root,
@@ -182,7 +182,7 @@ def run_hpo(args: argparse.Namespace) -> int:
 def run_nas(args: argparse.Namespace) -> int:
     nas = bridge("nas")
     space = get_space(args.space)
-    proxy = resolve_proxy(args.proxy, data_root=args.data_root, device=torch.device("cpu"))
+    proxy = resolve_proxy(args.proxy, data_root=args.data_root)
     settings = nas.NasSettings(
         proxy=proxy.name, input_shape=proxy.card.shape, num_classes=proxy.card.num_classes,
         space=space.name, strategy=args.strategy, max_trials=args.max_trials, protocol=protocol_from(args),

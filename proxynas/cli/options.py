@@ -7,6 +7,7 @@ from typing import Any
 
 from proxynas import paths
 from proxynas.engine import Protocol
+from proxynas.engine.executors import ExecutorOptions, list_executors
 from proxynas.errors import ProxynasError
 from proxynas.store import ResultsStore
 
@@ -17,8 +18,28 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when present)")
 
 
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    """How the planned stacks are run: here (threads) or on a Ray cluster."""
+    p.add_argument("--stack", type=int, metavar="G", help="models trained at once (default: engine's choice)")
+    p.add_argument("--executor", default="local", choices=list_executors(),
+                   help="local: threads of this process (default); ray: tasks on a Ray cluster")
+    p.add_argument("--workers", type=int, metavar="N", help="local: stacks trained side by side")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="ray: the cluster to join ('auto': the running one; default: start a local Ray)")
+    p.add_argument("--gpus-per-task", type=float, metavar="F",
+                   help="ray: GPUs per stack's task, fractions share a GPU (default: 1 with --device cuda)")
+    p.add_argument("--cpus-per-task", type=float, default=1.0, metavar="F", help="ray: CPUs per task")
+
+
+def executor_from(args: argparse.Namespace) -> ExecutorOptions:
+    return ExecutorOptions(name=args.executor, device=args.device, workers=args.workers,
+                           address=args.ray_address, gpus_per_task=args.gpus_per_task,
+                           cpus_per_task=args.cpus_per_task)
+
+
 def add_training_options(p: argparse.ArgumentParser, epochs: int) -> None:
     add_data_options(p)
+    add_executor_options(p)
     p.add_argument("--space", default="dc_convnet", help="search space (default: dc_convnet)")
     p.add_argument("--sample", type=int, metavar="N", help="train N candidates drawn with --sample-seed")
     p.add_argument("--sample-seed", type=int, default=0)
@@ -31,7 +52,6 @@ def add_training_options(p: argparse.ArgumentParser, epochs: int) -> None:
     p.add_argument("--aug", default="none", choices=["none", "dsa"], help="training augmentation")
     p.add_argument("--seeds", type=int, default=1, help="seeds per candidate (default: 1)")
     p.add_argument("--seed", type=int, default=0, help="first seed")
-    p.add_argument("--stack", type=int, metavar="G", help="models trained at once (default: engine's choice)")
     p.add_argument("--top", type=int, default=10, help="rows of the ranking to print")
     p.add_argument("--fresh", action="store_true", help="retrain candidates already in the store")
     p.add_argument("--json", action="store_true", help="print machine-readable results")

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
-
-import torch
 
 from condensed import get_method
 from condensed.make import make_proxy
@@ -20,11 +17,12 @@ def proxy_store() -> ProxyStore:
     return ProxyStore(paths.proxy_dir())
 
 
-def resolve_proxy(name: str, *, data_root: str | None, device: torch.device) -> Proxy:
-    """The stored proxy ``name``; a missing coreset proxy is made, a missing synthetic one is an error."""
+def resolve_proxy(name: str, *, data_root: str | None) -> Proxy:
+    """The stored proxy ``name`` (on the CPU); a missing coreset proxy is made, a missing synthetic one
+    is an error."""
     store = proxy_store()
     if name in store:
-        return store.load(name, device)
+        return store.load(name)
     try:
         parsed = ProxyName.parse(name)
     except ProxynasError:
@@ -37,14 +35,13 @@ def resolve_proxy(name: str, *, data_root: str | None, device: torch.device) -> 
     print(f"making proxy {name} ({command})", file=sys.stderr)
     splits = load_dataset(parsed.dataset, data_root)
     with bar(total=splits.num_classes, desc=f"condense {parsed.method}", unit="class") as progress:
-        proxy = make_proxy(store, parsed.method, splits, parsed.ipc, device="cpu",
-                           progress=lambda done, total: progress.update(done - progress.n))
-    return replace(proxy, data=proxy.data.to(device))
+        return make_proxy(store, parsed.method, splits, parsed.ipc, device="cpu",
+                          progress=lambda done, total: progress.update(done - progress.n))
 
 
-def proxy_and_splits(name: str, *, data_root: str | None, device: torch.device) -> tuple[Proxy, DatasetSplits]:
+def proxy_and_splits(name: str, *, data_root: str | None) -> tuple[Proxy, DatasetSplits]:
     """The proxy (made if it is a missing coreset) and the splits of its dataset, checked to match."""
-    proxy = resolve_proxy(name, data_root=data_root, device=device)
+    proxy = resolve_proxy(name, data_root=data_root)
     splits = load_dataset(proxy.card.dataset, data_root)
     if proxy.data.shape != splits.shape or proxy.data.num_classes != splits.num_classes:
         raise ProxynasError(f"proxy {proxy.name} holds {proxy.data.shape} images of {proxy.data.num_classes} "

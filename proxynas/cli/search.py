@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from proxynas.augment import make_augment
-from proxynas.cli.options import add_training_options, open_results, protocol_from, select_candidates
+from proxynas.cli.options import (
+    add_training_options,
+    executor_from,
+    open_results,
+    protocol_from,
+    select_candidates,
+)
 from proxynas.cli.resolve import proxy_and_splits
 from proxynas.cli.training import execute, print_json, print_ranking
-from proxynas.datasets import dataset_info
-from proxynas.engine import resolve_device
-from proxynas.engine.batching import default_stack_size
-from proxynas.runs import Plan
+from proxynas.runs import Plan, TrainingData
 from search_spaces import get_space
 
 DEFAULT_EPOCHS = 200  # the NAS studies on the 720 space train 200 epochs on the proxy
@@ -29,15 +31,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     space = get_space(args.space)
     candidates = select_candidates(args, space)
-    device = resolve_device(args.device)
     protocol = protocol_from(args)
-    proxy, splits = proxy_and_splits(args.proxy, data_root=args.data_root, device=device)
+    executor = executor_from(args)
+    proxy, splits = proxy_and_splits(args.proxy, data_root=args.data_root)
     plan = Plan(space, candidates, protocol, args.seeds, trainset=proxy.name, dataset=splits.name)
-    augment = make_augment(protocol.augment, dataset_info(splits.name))
-    stack = args.stack or default_stack_size(device)
     with open_results() as store:
-        ranked = execute(plan, store, proxy.data, splits.val.to(device), splits.test.to(device),
-                         fresh=args.fresh, max_models=stack, augment=augment, quiet=args.json)
+        ranked = execute(plan, store, TrainingData(proxy.data, splits.val, splits.test), executor,
+                         max_models=args.stack, fresh=args.fresh, quiet=args.json)
     if args.json:
         print_json(ranked, proxy=proxy.name, space=space.name, dataset=splits.name,
                    protocol=protocol.settings(), protocol_key=protocol.key(), seeds=args.seeds)

@@ -8,10 +8,9 @@ import sys
 from dataclasses import dataclass
 
 from proxynas.cli.progress import bar
-from proxynas.datasets.base import TensorSet
-from proxynas.engine import describe
-from proxynas.engine.fit import Augment
-from proxynas.runs import Plan, train_into_store
+from proxynas.engine import describe, resolve_device
+from proxynas.engine.executors import ExecutorOptions
+from proxynas.runs import Plan, TrainingData, pending, plan_rows, train_into_store
 from proxynas.store import ResultRow, ResultsStore
 
 
@@ -45,24 +44,25 @@ def rank(rows: list[ResultRow]) -> list[Ranked]:
     return sorted(ranked, key=lambda r: (r.status != "done", -(r.val_acc or 0.0), r.candidate))
 
 
-def execute(plan: Plan, store: ResultsStore, train: TensorSet, val: TensorSet, test: TensorSet, *,
-            fresh: bool, max_models: int, augment: Augment | None, quiet: bool = False) -> list[Ranked]:
-    """Train what is not in the store yet, then return the ranking of the plan's candidates."""
+def execute(plan: Plan, store: ResultsStore, data: TrainingData, executor: ExecutorOptions, *,
+            max_models: int | None, fresh: bool, quiet: bool = False) -> list[Ranked]:
+    """Train what is not in the store yet (with a progress bar), then return the plan's ranking."""
     jobs = plan.jobs()
-    done = set() if fresh else store.finished(plan.space.name, plan.trainset, plan.protocol.key())
-    todo = sum((j.candidate.id, j.seed) not in done for j in jobs)
+    todo = len(pending(plan, store, fresh=fresh))
     if not quiet:
         print(f"{plan.trainset}: {len(plan.candidates)} candidates x {plan.seeds} seed(s), "
-              f"{plan.protocol.epochs} epochs on {len(train)} images, {describe(train.device)}; "
+              f"{plan.protocol.epochs} epochs on {len(data.train)} images, {describe_executor(executor)}; "
               f"{len(jobs) - todo} already in the store, {todo} to train", file=sys.stderr)
-    with bar(total=todo * plan.protocol.epochs, desc=plan.trainset, unit="cand-epoch") as progress:
-        train_into_store(plan, store, train, val, test, fresh=fresh, max_models=max_models, augment=augment,
-                         on_epoch=lambda group, epoch, losses: progress.update(len(group)))
-    wanted = {c.id for c in plan.candidates}
-    seeds = {j.seed for j in jobs}
-    rows = [r for r in store.rows(space=plan.space.name, trainset=plan.trainset, protocol=plan.protocol.key())
-            if r.candidate in wanted and r.seed in seeds]
-    return rank(rows)
+    with bar(total=todo, desc=plan.trainset, unit="cand") as progress:
+        train_into_store(plan, store, data, executor=executor, max_models=max_models, fresh=fresh,
+                         on_outcome=lambda outcome: progress.update(1))
+    return rank(plan_rows(store, plan))
+
+
+def describe_executor(options: ExecutorOptions) -> str:
+    if options.name == "ray":
+        return f"on Ray ({options.address or 'a local cluster'})"
+    return describe(resolve_device(options.device))
 
 
 def print_ranking(ranked: list[Ranked], top: int, *, header: str) -> None:

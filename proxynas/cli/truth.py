@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from proxynas.augment import make_augment
-from proxynas.cli.options import add_training_options, open_results, protocol_from, select_candidates
+from proxynas.cli.options import (
+    add_training_options,
+    executor_from,
+    open_results,
+    protocol_from,
+    select_candidates,
+)
 from proxynas.cli.training import execute, print_json, print_ranking
-from proxynas.datasets import dataset_info, load_dataset
-from proxynas.engine import resolve_device
-from proxynas.engine.batching import default_stack_size
-from proxynas.runs import Plan
+from proxynas.datasets import load_dataset
+from proxynas.runs import Plan, TrainingData
 from proxynas.store import truth_trainset
 from search_spaces import get_space
 
@@ -29,16 +32,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     space = get_space(args.space)
     candidates = select_candidates(args, space)
-    device = resolve_device(args.device)
     protocol = protocol_from(args)
+    executor = executor_from(args)
     splits = load_dataset(args.dataset, args.data_root)
     trainset = truth_trainset(splits.name)
     plan = Plan(space, candidates, protocol, args.seeds, trainset=trainset, dataset=splits.name)
-    augment = make_augment(protocol.augment, dataset_info(splits.name))
-    stack = args.stack or default_stack_size(device)
     with open_results() as store:
-        ranked = execute(plan, store, splits.train.to(device), splits.val.to(device), splits.test.to(device),
-                         fresh=args.fresh, max_models=stack, augment=augment, quiet=args.json)
+        ranked = execute(plan, store, TrainingData(splits.train, splits.val, splits.test), executor,
+                         max_models=args.stack, fresh=args.fresh, quiet=args.json)
     if args.json:
         print_json(ranked, trainset=trainset, space=space.name, dataset=splits.name,
                    protocol=protocol.settings(), protocol_key=protocol.key(), seeds=args.seeds)

@@ -1,4 +1,10 @@
-"""The training loop: a stack of models, tensors on the device, no DataLoader, no per-step host sync."""
+"""The training loop: a stack of models, tensors on the device, no DataLoader, no per-step host sync.
+
+Every random number a model's training uses comes from that model's own seed: its batch order from
+one generator, its augmentation from another (:func:`stream_seed`), both on the CPU. So a model trains
+the same whether it is alone, in a stack of 64, in one half of a stack split after an out-of-memory
+error, or on another device (up to the float rounding of the device's kernels).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,19 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from proxynas.augment import Augment, Draw
 from proxynas.datasets.base import TensorSet
 from proxynas.engine.accel import Accel
 from proxynas.engine.protocol import Protocol
 
-Augment = Callable[[Tensor, torch.Generator | None], Tensor]
-EpochHook = Callable[[int, Tensor], None]
+EpochHook = Callable[[int, Tensor], None]  # (epoch counted from 0, per-model mean loss on the device)
+
+AUGMENT_STREAM = 1  # stream_seed(seed, AUGMENT_STREAM) seeds a model's augmentation generator
 
 
 @dataclass
@@ -27,15 +36,27 @@ class FitReport:
     epochs: int
 
 
-def epoch_orders(generators: Sequence[torch.Generator], n: int, device: torch.device) -> Tensor:
-    """One random permutation of ``range(n)`` per model, shape (G, n), drawn on the CPU.
+def stream_seed(seed: int, stream: int) -> int:
+    """A seed for random stream ``stream`` of a model with ``seed``, independent of the other streams."""
+    return int(np.random.SeedSequence([int(seed), stream]).generate_state(1)[0])
 
-    On CUDA the orders go through pinned memory, so the copy is queued without waiting for the GPU.
-    """
-    orders = torch.stack([torch.randperm(n, generator=g) for g in generators])
+
+def to_device(tensor: Tensor, device: torch.device) -> Tensor:
+    """A CPU tensor on ``device``; to CUDA through pinned memory, so the copy is queued without a wait."""
     if device.type == "cuda":
-        orders = orders.pin_memory()
-    return orders.to(device, non_blocking=True)
+        tensor = tensor.pin_memory()
+    return tensor.to(device, non_blocking=True)
+
+
+def epoch_orders(generators: Sequence[torch.Generator], n: int, device: torch.device) -> Tensor:
+    """One random permutation of ``range(n)`` per model, shape (G, n), drawn on the CPU."""
+    return to_device(torch.stack([torch.randperm(n, generator=g) for g in generators]), device)
+
+
+def augment_draws(augment: Augment, generators: Sequence[torch.Generator], batch: int,
+                  size: Sequence[int], device: torch.device) -> Draw:
+    """One batch of transforms per model, each from that model's generator, joined in stack order."""
+    return Draw.cat([augment.draw_batch(batch, size, g) for g in generators]).to(device)
 
 
 def fit(
@@ -50,10 +71,11 @@ def fit(
 ) -> FitReport:
     """Train the G models of ``stack`` on ``data`` (already on the stack's device).
 
-    Model g draws its batch order from ``seeds[g]``, so it sees what it would see trained alone.
-    Non-finite losses are tracked on the device and reported, never raised: the other models go on.
-    ``accel`` (default: :meth:`Accel.for_device`) sets autocast and the optimizer kind; the host never
-    waits for the device inside the loop (only ``on_epoch`` may, if it reads the losses).
+    Model g draws its batch order and its augmentation from ``seeds[g]`` alone. Non-finite losses are
+    tracked on the device and reported, never raised: the other models go on. ``accel`` (default:
+    :meth:`Accel.for_device`) sets autocast and the optimizer kind. The host never waits for the device
+    inside the loop; ``on_epoch`` runs on the calling thread (with its CUDA stream current), may read the
+    losses and evaluate the stack, and the stack is put back in training mode after it.
     """
     device = data.device
     accel = Accel.for_device(device) if accel is None else accel
@@ -61,8 +83,8 @@ def fit(
     batch = min(protocol.batch_size, n)
     steps = math.ceil(n / batch)
     optimizer = accel.optimizer(stack, protocol.lr, protocol.momentum, protocol.weight_decay)
-    generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    aug_gen = torch.Generator(device=device).manual_seed(int(seeds[0]))
+    order_gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    augment_gens = [torch.Generator().manual_seed(stream_seed(s, AUGMENT_STREAM)) for s in seeds]
     failed_epoch = torch.full((g_count,), -1, dtype=torch.long, device=device)
     epoch_loss = torch.zeros(g_count, device=device)
     stack.train()
@@ -70,13 +92,14 @@ def fit(
         if epoch == protocol.decay_epoch and epoch > 0:
             for group in optimizer.param_groups:
                 group["lr"] = protocol.lr * 0.1
-        order = epoch_orders(generators, n, device)
+        order = epoch_orders(order_gens, n, device)
         epoch_loss = torch.zeros(g_count, device=device)
         for step in range(steps):
             index = order[:, step * batch:(step + 1) * batch]  # (G, b)
             x, y = data.images[index], data.labels[index]  # (G, b, C, H, W), (G, b)
             if augment is not None:
-                x = augment(x.flatten(0, 1), aug_gen).view_as(x)
+                draws = augment_draws(augment, augment_gens, index.shape[1], x.shape[-2:], device)
+                x = augment.apply(x.flatten(0, 1), draws).view_as(x)
             with accel.autocast(device):
                 logits = stack(x)  # (G, b, K)
             losses = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="none")
@@ -89,20 +112,45 @@ def fit(
         failed_epoch = torch.where(bad, torch.full_like(failed_epoch, epoch), failed_epoch)
         if on_epoch is not None:
             on_epoch(epoch, epoch_loss)
+            stack.train()
     return FitReport(epoch_loss.cpu(), failed_epoch.cpu(), protocol.epochs)
 
 
 @torch.no_grad()
-def accuracy(stack: nn.Module, data: TensorSet, g_count: int, batch: int = 2048,
+def accuracy(stack: nn.Module, data: TensorSet, g_count: int, chunk: int = 256,
              accel: Accel | None = None) -> Tensor:
-    """Fraction of ``data`` each of the G models classifies right, shape (G,), on the CPU."""
+    """Fraction of ``data`` each of the G models classifies right, shape (G,), on the CPU.
+
+    Images go through in chunks of ``chunk`` per model: at the training batch size (the engine's
+    choice) a stack never needs more memory to evaluate than to train. Should a chunk still run out of
+    memory, it is retried in halves; what the stack learned is never lost. In evaluation mode every
+    model scores each image on its own, so the result does not depend on the chunk size.
+    """
     accel = Accel.for_device(data.device) if accel is None else accel
     stack.eval()
     correct = torch.zeros(g_count, device=data.device)
-    for start in range(0, len(data), batch):
-        x = data.images[start:start + batch]
-        y = data.labels[start:start + batch]
-        with accel.autocast(data.device):
-            logits = stack(x.expand(g_count, *x.shape))
-        correct += (logits.argmax(-1) == y).sum(1)
+    start = 0
+    while start < len(data):
+        x = data.images[start:start + chunk]
+        y = data.labels[start:start + chunk]
+        try:
+            with accel.autocast(data.device):
+                correct += (stack(x.expand(g_count, *x.shape)).argmax(-1) == y).sum(1)
+        except torch.OutOfMemoryError:
+            if len(x) == 1:
+                raise
+            out_of_memory = True
+        else:
+            out_of_memory = False
+        if out_of_memory:  # outside the except block, whose frames hold the chunk's activations
+            chunk = len(x) // 2
+            release_cached_memory(data.device)
+            continue
+        start += len(x)
     return (correct / max(len(data), 1)).cpu()
+
+
+def release_cached_memory(device: torch.device) -> None:
+    """Hand the CUDA caching allocator's free blocks back, so a retry can use them."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

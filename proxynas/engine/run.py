@@ -1,23 +1,35 @@
-"""Train (candidate, seed) jobs in stacks and yield one outcome per job as its stack finishes."""
+"""Train (candidate, seed) jobs in stacks and yield one outcome per job as its stack finishes.
+
+The engine's invariant: an outcome is a function of (candidate, training set, protocol, seed) alone.
+Stack size, worker count, executor, plan order and out-of-memory splits never change it, because every
+random number a model uses is drawn from its own seed (``engine.fit``) and evaluation scores each image
+on its own. ``tests/test_engine_invariant.py`` holds the engine to it.
+"""
 
 from __future__ import annotations
 
-import threading
+import logging
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 from typing import Protocol as TypingProtocol
 
 import torch
 from torch import nn
 
+from proxynas.augment import Augment
 from proxynas.datasets.base import TensorSet
-from proxynas.engine.accel import Accel
-from proxynas.engine.batching import default_workers
-from proxynas.engine.concurrent import serialized, side_by_side
-from proxynas.engine.fit import Augment, EpochHook, accuracy, fit
+from proxynas.engine.accel import Accel, compile_failures
+from proxynas.engine.device import describe
+from proxynas.engine.fit import FitReport, accuracy, fit, release_cached_memory
 from proxynas.engine.protocol import Protocol
+from proxynas.engine.stack import global_rng_lock
+
+if TYPE_CHECKING:
+    from proxynas.engine.executors import Executor
+
+log = logging.getLogger(__name__)
 
 
 class Stackable(TypingProtocol):
@@ -45,6 +57,48 @@ class Outcome:
     seconds: float  # this job's share of its stack's wall time
     epochs: int
     reason: str | None = None
+    device: str | None = None  # where it trained (``engine.describe``)
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    """What the per-epoch hook receives: the stack's jobs, the epoch (from 0), each model's mean loss
+    (on the device) and the stack itself, in training mode (evaluating it is allowed)."""
+
+    jobs: list[Job]
+    epoch: int
+    losses: torch.Tensor
+    stack: nn.Module
+
+
+EpochCallback = Callable[[EpochEnd], None]
+
+
+@dataclass(frozen=True)
+class TrainingTask:
+    """Everything a stack's training needs besides its jobs. It pickles, so it can travel to workers."""
+
+    space: Stackable
+    train: TensorSet
+    val: TensorSet
+    test: TensorSet
+    protocol: Protocol
+    augment: Augment | None = None
+    accel: Accel | None = None  # None: the defaults of the device the task runs on
+
+    @property
+    def device(self) -> torch.device:
+        return self.train.device
+
+    def to(self, device: torch.device) -> TrainingTask:
+        """The task with its tensors on ``device`` (itself when they are there already)."""
+        if all(d.device == device for d in (self.train, self.val, self.test)):
+            return self
+        return replace(self, train=self.train.to(device), val=self.val.to(device), test=self.test.to(device))
+
+    def trainer(self, on_epoch: EpochCallback | None = None) -> StackTrainer:
+        accel = Accel.for_device(self.device) if self.accel is None else self.accel
+        return StackTrainer(self, accel, on_epoch)
 
 
 def plan_stacks(jobs: Iterable[Job], space: Stackable, max_models: int) -> list[list[Job]]:
@@ -65,78 +119,89 @@ def run_jobs(
     *,
     max_models: int = 1,
     augment: Augment | None = None,
-    on_epoch: Callable[[list[Job], int, torch.Tensor], None] | None = None,
+    on_epoch: EpochCallback | None = None,
     accel: Accel | None = None,
     workers: int | None = None,
+    executor: Executor | None = None,
 ) -> Iterator[Outcome]:
-    """Train every job on ``train`` (tensors already on the device) and score it on ``val`` and ``test``.
+    """Train every job on ``train`` and score it on ``val`` and ``test`` (all on the device to train on).
 
-    Stacks hold at most ``max_models`` jobs; a stack that runs out of GPU memory is split in halves and
-    trained again (same seeds, same results). ``workers`` (default: :func:`default_workers`) > 1
-    trains that many stacks side by side (threads, one CUDA stream each; see ``engine.concurrent``):
-    ``on_epoch`` is then called from those threads, one call at a time, and a space whose
-    ``build_stack`` keeps state must be run with ``workers=1``. Outcomes come in plan order either way
-    (:func:`plan_stacks`: grouped by stack). ``accel`` defaults to :meth:`Accel.for_device`.
+    Stacks hold at most ``max_models`` jobs (:func:`plan_stacks`). ``executor`` (default: the local one
+    with ``workers`` stacks side by side, see ``engine.executors``) runs them; outcomes come as stacks
+    finish. ``on_epoch`` is called after every epoch of every stack, one call at a time.
     """
-    accel = Accel.for_device(train.device) if accel is None else accel
-    workers = 1 if accel.compile else default_workers(train.device) if workers is None else workers
-    trainer = StackTrainer(space, train, val, test, protocol, augment,
-                           serialized(on_epoch) if workers > 1 else on_epoch, accel)
-    stacks = plan_stacks(jobs, space, max_models)
-    yield from side_by_side(trainer.train_splitting, stacks, workers, train.device)
+    from proxynas.engine.executors import LocalExecutor
+
+    executor = LocalExecutor(workers) if executor is None else executor
+    task = TrainingTask(space, train, val, test, protocol, augment, accel)
+    yield from executor.run(task, plan_stacks(jobs, space, max_models), on_epoch)
 
 
 @dataclass
 class StackTrainer:
-    """Trains one planned stack of jobs into outcomes; safe to use from several threads."""
+    """Trains planned stacks of one task into outcomes. One trainer per worker thread or process."""
 
-    space: Stackable
-    train: TensorSet
-    val: TensorSet
-    test: TensorSet
-    protocol: Protocol
-    augment: Augment | None
-    on_epoch: Callable[[list[Job], int, torch.Tensor], None] | None
+    task: TrainingTask
     accel: Accel
-    build_lock: threading.Lock = field(default_factory=threading.Lock)  # ``seeded`` uses the global RNG
+    on_epoch: EpochCallback | None = None
+    compile_error: str | None = field(default=None, init=False)  # set once torch.compile has failed
 
     def train_splitting(self, group: list[Job]) -> list[Outcome]:
-        """:meth:`train_stack`, halving the stack while it does not fit in GPU memory."""
+        """:meth:`train_stack`, halving the stack while it runs out of memory in training.
+
+        The stack that ran out is freed before the halves are built (its last references are the
+        exception's frames); evaluation handles its own out-of-memory errors and never retrains.
+        """
         try:
             return self.train_stack(group)
-        except torch.cuda.OutOfMemoryError:
+        except torch.OutOfMemoryError:
             if len(group) == 1:
                 raise
-        if self.train.device.type == "cuda":  # outside the except block: its frames hold the tensors
-            torch.cuda.empty_cache()
+        release_cached_memory(self.task.device)  # outside the except block: its frames hold the stack
         half = len(group) // 2
+        log.info("out of memory training %d models at once; training them in halves", len(group))
         return self.train_splitting(group[:half]) + self.train_splitting(group[half:])
 
     def train_stack(self, group: list[Job]) -> list[Outcome]:
         start = time.perf_counter()
-        seeds = [job.seed for job in group]
-        with self.build_lock:
-            stack = self.space.build_stack([job.candidate for job in group], seeds, self.train.shape,
-                                           self.train.num_classes)
-        stack = stack.to(self.train.device)
-        trained = self.accel.prepare(stack)  # the same parameters; compiled for training only
-        hook: EpochHook | None = None
-        if self.on_epoch is not None:
-            def hook(epoch: int, losses: torch.Tensor, on_epoch=self.on_epoch) -> None:
-                on_epoch(group, epoch, losses)
-        report = fit(trained, self.train, self.protocol, seeds, augment=self.augment, on_epoch=hook,
-                     accel=self.accel)
-        val_acc = accuracy(stack, self.val, len(group), accel=self.accel)
-        test_acc = accuracy(stack, self.test, len(group), accel=self.accel)
+        task = self.task
+        stack = self.build(group)
+        try:
+            report = self.run_fit(stack, group, self.accel if self.compile_error is None else self.accel.eager())
+        except compile_failures() as err:
+            self.compile_error = f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
+            log.warning("torch.compile failed (%s); this run trains the rest of its stacks eager",
+                        self.compile_error)
+            stack = self.build(group)
+            report = self.run_fit(stack, group, self.accel.eager())
+        val_acc = accuracy(stack, task.val, len(group), task.protocol.batch_size, self.accel)
+        test_acc = accuracy(stack, task.test, len(group), task.protocol.batch_size, self.accel)
         seconds = (time.perf_counter() - start) / len(group)
-        epochs = self.protocol.epochs
+        epochs, where = task.protocol.epochs, describe(task.device)
         outcomes = []
         for g, job in enumerate(group):
             failed = int(report.failed_epoch[g])
             if failed >= 0:
                 outcomes.append(Outcome(job, "failed", None, None, None, seconds, epochs,
-                                        f"training loss became non-finite (nan/inf) in epoch {failed + 1}"))
+                                        f"training loss became non-finite (nan/inf) in epoch {failed + 1}",
+                                        where))
             else:
                 outcomes.append(Outcome(job, "done", float(val_acc[g]), float(test_acc[g]),
-                                        float(report.final_loss[g]), seconds, epochs))
+                                        float(report.final_loss[g]), seconds, epochs, None, where))
         return outcomes
+
+    def build(self, group: list[Job]) -> nn.Module:
+        task = self.task
+        with global_rng_lock:  # builders draw from torch's global RNG (``seeded``), shared by all threads
+            stack = task.space.build_stack([job.candidate for job in group], [job.seed for job in group],
+                                           task.train.shape, task.train.num_classes)
+        return stack.to(task.device)
+
+    def run_fit(self, stack: nn.Module, group: list[Job], accel: Accel) -> FitReport:
+        hook = None
+        if self.on_epoch is not None:
+            def hook(epoch: int, losses: torch.Tensor, on_epoch=self.on_epoch) -> None:
+                on_epoch(EpochEnd(group, epoch, losses, stack))
+        with accel.compiling():
+            return fit(accel.prepare(stack), self.task.train, self.task.protocol, [job.seed for job in group],
+                       augment=self.task.augment, on_epoch=hook, accel=accel)

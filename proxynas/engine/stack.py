@@ -9,6 +9,7 @@ stacks (grouped convolutions over models of one shape) implement the same contra
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 
 import torch
@@ -29,8 +30,13 @@ class ListStack(nn.Module):
         return torch.stack([model(xg) for model, xg in zip(self.models, x, strict=True)])
 
 
+# torch's global RNG is one per process: whoever seeds it and draws from it must hold this lock, or
+# another thread's draws (any module's default initialisation) slip in between.
+global_rng_lock = threading.RLock()
+
+
 def seeded(build: Callable[[], nn.Module], seed: int) -> nn.Module:
     """Build a model with its weights drawn from ``seed``, leaving the global RNG as it was."""
-    with torch.random.fork_rng(devices=[]):
+    with global_rng_lock, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build()

@@ -1,0 +1,145 @@
+"""Executors: who trains the planned stacks of a task. One registry, one interface, one engine.
+
+``serial`` trains the stacks one after another in this thread; ``threads`` (also called ``local``)
+trains ``workers`` stacks side by side in threads (``engine.concurrent``); ``ray`` sends every stack to
+a Ray cluster as a task (``proxynas.scaleout``, imported only when asked for). Whatever the executor,
+a stack is trained by the same :class:`~proxynas.engine.run.StackTrainer`, so the outcomes are the same
+(the engine's invariant). Only the caller (the driver) writes the results store.
+
+A new executor is a class with ``__init__(options: ExecutorOptions)`` and ``run``, decorated with
+``@register_executor("name")``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from proxynas.engine.batching import default_stack_size, default_workers
+from proxynas.engine.concurrent import WorkerStreams, serialized, side_by_side
+from proxynas.engine.device import resolve_device
+from proxynas.engine.run import EpochCallback, Job, Outcome, TrainingTask
+from proxynas.errors import ProxynasError
+from proxynas.registry import Registry
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """How to run a plan's stacks; each executor reads the fields that concern it."""
+
+    name: str = "local"
+    device: str | None = None  # where to train ("cpu", "cuda", "auto"); None: where the task's data is
+    workers: int | None = None  # threads: stacks side by side (default: the device's, engine.batching)
+    address: str | None = None  # ray: None starts a local Ray, "auto" joins the running cluster
+    gpus_per_task: float | None = None  # ray: GPUs a stack's task holds (fractions share a GPU)
+    cpus_per_task: float = 1.0  # ray: CPUs a stack's task holds
+    max_retries: int = 2  # ray: retries of a task whose worker process died
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise ProxynasError(f"--workers must be at least 1, got {self.workers}", "pass --workers 1 or more")
+        if self.gpus_per_task is not None and self.gpus_per_task < 0:
+            raise ProxynasError(f"--gpus-per-task must not be negative, got {self.gpus_per_task}",
+                                "pass e.g. --gpus-per-task 0.25")
+        if self.cpus_per_task <= 0:
+            raise ProxynasError(f"--cpus-per-task must be positive, got {self.cpus_per_task}",
+                                "pass e.g. --cpus-per-task 1")
+
+
+class Executor(ABC):
+    """Trains the stacks of a task and yields one outcome per job as stacks finish."""
+
+    device: str | None = None  # where stacks train; None: where the task's data is
+
+    @abstractmethod
+    def run(self, task: TrainingTask, stacks: Sequence[list[Job]],
+            on_epoch: EpochCallback | None = None) -> Iterator[Outcome]: ...
+
+    def target_device(self, data_device: torch.device) -> torch.device:
+        """The kind of device the stacks will train on (for defaults such as the stack size)."""
+        return data_device if self.device is None else resolve_device(self.device)
+
+    def default_stack_size(self, data_device: torch.device) -> int:
+        return default_stack_size(self.target_device(data_device))
+
+
+EXECUTORS: Registry[Callable[[ExecutorOptions], Executor]] = Registry("executor")
+
+
+def register_executor(name: str) -> Callable[[Callable[[ExecutorOptions], Executor]],
+                                             Callable[[ExecutorOptions], Executor]]:
+    """Class decorator: ``@register_executor("serial")``."""
+    return EXECUTORS.register(name)
+
+
+def make_executor(options: ExecutorOptions | None = None) -> Executor:
+    options = ExecutorOptions() if options is None else options
+    return EXECUTORS.get(options.name)(options)
+
+
+def list_executors() -> list[str]:
+    return EXECUTORS.names()
+
+
+def placed(task: TrainingTask, device: str | None) -> TrainingTask:
+    """``task`` on the device ``device`` names (None: where it is)."""
+    return task if device is None else task.to(resolve_device(device))
+
+
+@register_executor("serial")
+class SerialExecutor(Executor):
+    """One stack after another, in the calling thread."""
+
+    def __init__(self, options: ExecutorOptions | None = None) -> None:
+        self.device = None if options is None else options.device
+
+    def run(self, task: TrainingTask, stacks: Sequence[list[Job]],
+            on_epoch: EpochCallback | None = None) -> Iterator[Outcome]:
+        trainer = placed(task, self.device).trainer(on_epoch)
+        for stack in stacks:
+            yield from trainer.train_splitting(stack)
+
+
+@register_executor("threads")
+@register_executor("local")
+class LocalExecutor(Executor):
+    """``workers`` stacks side by side in threads of this process, one CUDA stream each."""
+
+    def __init__(self, options: ExecutorOptions | int | None = None) -> None:
+        if not isinstance(options, ExecutorOptions):
+            options = ExecutorOptions(workers=options)
+        self.workers, self.device = options.workers, options.device
+        self.streams: WorkerStreams | None = None  # the last run's streams (the tests count them)
+
+    def run(self, task: TrainingTask, stacks: Sequence[list[Job]],
+            on_epoch: EpochCallback | None = None) -> Iterator[Outcome]:
+        task = placed(task, self.device)
+        workers = self.workers_for(task)
+        self.streams = WorkerStreams(task.device)
+        hook = serialized(on_epoch) if workers > 1 else on_epoch
+        yield from side_by_side(lambda: task.trainer(hook).train_splitting, stacks, workers, task.device,
+                                self.streams)
+
+    def workers_for(self, task: TrainingTask) -> int:
+        """Compiled stacks train one at a time: compiling is not thread-safe."""
+        if task.accel is not None and task.accel.compile:
+            return 1
+        return default_workers(task.device) if self.workers is None else self.workers
+
+
+@register_executor("ray")
+def ray_executor(options: ExecutorOptions) -> Executor:
+    """Stacks as Ray tasks (``pip install proxynas[ray]``)."""
+    try:
+        from proxynas.scaleout.ray_executor import RayExecutor
+    except ImportError as err:
+        raise ProxynasError(f"--executor ray needs Ray, which is not installed ({err.name} is missing)",
+                            "pip install 'proxynas[ray]'") from None
+    return RayExecutor(options)
+
+
+__all__ = ["EXECUTORS", "Executor", "ExecutorOptions", "LocalExecutor", "SerialExecutor", "list_executors",
+           "make_executor", "register_executor"]
