@@ -10,7 +10,7 @@ DEV    := $(VENV)/.dev
 # Real FashionMNIST for the tests, from Debian's package (no network needed beyond the mirror).
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench gpu-check clean
 
 $(CORE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ $(FASHION):
 
 test: $(DEV) $(FASHION)
 	$(PY) -m pytest -q
+
+# On a GPU machine: every CUDA path, the invariant on CUDA and a short search benchmark (< 10 min).
+# It runs with the Python that holds a CUDA build of torch (GPU_PYTHON), not the CPU venv.
+GPU_PYTHON ?= python3
+gpu-check:
+	PYTHONPATH=$(CURDIR) $(GPU_PYTHON) benchmarks/gpu_check.py
 
 lint: $(DEV)
 	$(VENV)/bin/ruff check .

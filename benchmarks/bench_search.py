@@ -34,6 +34,7 @@ from proxynas.datasets import dataset_info, load_dataset
 from proxynas.datasets.base import TensorSet
 from proxynas.engine import (
     Accel,
+    EpochEnd,
     Job,
     Protocol,
     default_stack_size,
@@ -150,10 +151,10 @@ def run(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     jobs = [Job(c, args.seed) for c in candidates]
     done = 0
 
-    def progress(group: list[Job], epoch: int, losses: torch.Tensor) -> None:
+    def progress(end: EpochEnd) -> None:
         nonlocal done
-        done += len(group)
-        if done % max(1, len(jobs) * args.epochs // 20) < len(group):
+        done += len(end.jobs)
+        if done % max(1, len(jobs) * args.epochs // 20) < len(end.jobs):
             print(f"(b) {done / (len(jobs) * args.epochs):.0%}", flush=True)
 
     memory_mark(device)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
-
 
 def home() -> Path:
     """The proxynas home: ``$PROXYNAS_HOME``, else the user cache dir. Created on first use."""
     env = os.environ.get("PROXYNAS_HOME")
-    path = Path(env).expanduser() if env else Path(platformdirs.user_cache_dir("proxynas"))
+    path = Path(env).expanduser() if env else user_dir("cache")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -21,7 +19,7 @@ def data_root(explicit: str | os.PathLike[str] | None = None) -> Path:
     if explicit:
         return Path(explicit).expanduser()
     env = os.environ.get("PROXYNAS_DATA")
-    return Path(env).expanduser() if env else Path(platformdirs.user_data_dir("proxynas"))
+    return Path(env).expanduser() if env else user_dir("data")
 
 
 def proxy_dir() -> Path:
@@ -32,3 +30,10 @@ def proxy_dir() -> Path:
 
 def results_db() -> Path:
     return home() / "results.sqlite"
+
+
+def user_dir(kind: str) -> Path:
+    """The platform's per-user ``kind`` ("cache" or "data") folder for proxynas (imported on demand)."""
+    import platformdirs
+
+    return Path(getattr(platformdirs, f"user_{kind}_dir")("proxynas"))

@@ -1,0 +1,268 @@
+"""``make gpu-check``: everything only a GPU can show, in one command (under 10 minutes on one H100/H200).
+
+Every CUDA path of the engine, each as a check with a pass/fail and its figures:
+
+- streams: two worker threads make exactly two CUDA streams, kept for the run (not one per stack);
+- accel: bf16 autocast, channels_last, fused SGD and pinned, non-blocking copies (the CUDA defaults);
+- invariant: alone == in a stack of 4 == side by side in 2 workers == split after an injected
+  out-of-memory error, with and without DSA (fp32, to float rounding), and under the bf16 defaults;
+- oom: a REAL out-of-memory split: an oversized stack under a per-process memory cap is halved until it
+  fits, and its outcomes equal those of stacks that fit from the start;
+- compile: every stack of a run compiled (torch.compile, inductor), none eager, results as eager;
+- cuda-vs-cpu: the same candidates on a real proxy (digits) on CUDA and on the CPU agree within seed noise;
+- search: a short form of ``benchmarks/bench_search.py`` on the GPU.
+
+Results go to ``benchmarks/results/gpu_check_<device>.json`` after every check (device, versions,
+command). Without a GPU it says so and exits 1; it never prints an estimate. ``--cpu-dry-run`` runs the
+same checks on the CPU at a small size (the tests do, so the script's code is known to run), writes no
+result file and is no GPU check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from benchlib import environment, save
+from torch import nn
+
+from proxynas.augment import make_augment
+from proxynas.datasets import dataset_info, load_dataset
+from proxynas.datasets.base import TensorSet
+from proxynas.engine import Accel, Job, Protocol, run_jobs
+from proxynas.engine.executors import LocalExecutor
+from search_spaces import get_space
+from search_spaces.base import SearchSpace
+
+SPACE = get_space("dc_convnet")
+SAME_SHAPE = ["d2_w64_relu_instancenorm_avgpool", "d2_w64_sigmoid_batchnorm_avgpool",
+              "d2_w64_leakyrelu_none_avgpool", "d2_w64_relu_groupnorm_avgpool"]
+FP32 = Accel()  # no autocast, default layout, foreach SGD: results comparable to float rounding
+
+
+class Listed:
+    """dc_convnet with one module per model (``ListStack``) and candidates of one shape in one stack."""
+
+    name = SPACE.name
+
+    def stack_key(self, candidate):
+        return SPACE.stack_key(candidate)
+
+    def build_stack(self, candidates, seeds, shape, classes):
+        return SearchSpace.build_stack(SPACE, candidates, seeds, shape, classes)
+
+
+class FailsOnce(nn.Module):
+    """Raises an out-of-memory error at its ``step``-th training forward pass."""
+
+    def __init__(self, stack: nn.Module, step: int) -> None:
+        super().__init__()
+        self.stack, self.step, self.calls = stack, step, 0
+
+    def forward(self, x):
+        self.calls += self.training
+        if self.training and self.calls == self.step:
+            raise torch.OutOfMemoryError("injected by gpu_check")
+        return self.stack(x)
+
+
+class Recording:
+    """A space whose stacks of more than ``inject_above`` models fail at step 3 (0: never); records sizes."""
+
+    def __init__(self, base, inject_above: int = 0) -> None:
+        self.base, self.inject_above, self.name, self.sizes = base, inject_above, base.name, []
+
+    def stack_key(self, candidate):
+        return self.base.stack_key(candidate)
+
+    def build_stack(self, candidates, seeds, shape, classes):
+        self.sizes.append(len(candidates))
+        stack = self.base.build_stack(candidates, seeds, shape, classes)
+        return FailsOnce(stack, 3) if self.inject_above and len(candidates) > self.inject_above else stack
+
+
+def results(outcomes) -> dict[str, tuple[float | None, float | None]]:
+    return {f"{o.job.candidate.id}#{o.job.seed}": (o.train_loss, o.val_acc) for o in outcomes}
+
+
+def max_gap(a: dict, b: dict, index: int) -> float:
+    return max(abs(a[k][index] - b[k][index]) for k in a)
+
+
+class Checker:
+    def __init__(self, device: torch.device, small: bool) -> None:
+        self.device, self.small = device, small
+        digits = load_dataset("digits")
+        self.train = digits.train.subset(torch.arange(256)).to(device)
+        self.val, self.test = digits.val.to(device), digits.test.to(device)
+
+    def train_jobs(self, ids, space, protocol: Protocol, **engine) -> dict:
+        jobs = [Job(SPACE.parse(i), seed) for seed, i in enumerate(ids)]
+        augment = make_augment(protocol.augment, dataset_info("digits"))
+        return results(run_jobs(jobs, space, self.train, self.val, self.test, protocol, augment=augment,
+                                **engine))
+
+    def streams(self) -> dict[str, Any]:
+        executor = LocalExecutor(2)
+        ids = SPACE.sample(6, seed=1, width=[32])
+        jobs = [Job(c, 0) for c in ids]
+        list(run_jobs(jobs, SPACE, self.train, self.val, self.test, Protocol(epochs=1), executor=executor))
+        made = executor.streams.made
+        default = torch.cuda.default_stream(self.device) if self.device.type == "cuda" else None
+        own = default is None or (len({id(s) for s in made}) == len(made) and all(s is not default for s in made))
+        return {"ok": len(made) == 2 and own,  # the CPU has no streams: there only the count is checked
+                "streams_made": len(made), "stacks": len(jobs)}
+
+    def invariant(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for aug in ("none", "dsa"):
+            protocol = Protocol(epochs=3, batch_size=64, augment=aug)
+            alone = self.train_jobs(SAME_SHAPE, Listed(), protocol, max_models=1, workers=1, accel=FP32)
+            runs = {"stack4": self.train_jobs(SAME_SHAPE, Listed(), protocol, max_models=4, workers=1, accel=FP32),
+                    "grouped4": self.train_jobs(SAME_SHAPE, SPACE, protocol, max_models=4, workers=1, accel=FP32),
+                    "workers2": self.train_jobs(SAME_SHAPE, Listed(), protocol, max_models=2, workers=2, accel=FP32),
+                    "split": self.train_jobs(SAME_SHAPE, Recording(Listed(), inject_above=2), protocol,
+                                             max_models=4, workers=1, accel=FP32)}
+            for name, run in runs.items():
+                out[f"{aug}/{name}/loss_gap"] = max_gap(alone, run, 0)
+                out[f"{aug}/{name}/acc_gap"] = max_gap(alone, run, 1)
+        defaults = Accel.for_device(self.device)
+        protocol = Protocol(epochs=3, batch_size=64, augment="dsa")
+        alone = self.train_jobs(SAME_SHAPE, SPACE, protocol, max_models=1, accel=defaults)
+        stacked = self.train_jobs(SAME_SHAPE, SPACE, protocol, max_models=4, accel=defaults)
+        out["defaults/grouped4/loss_gap"] = max_gap(alone, stacked, 0)
+        out["defaults/grouped4/acc_gap"] = max_gap(alone, stacked, 1)
+        fp32_ok = all(v < 1e-3 for k, v in out.items() if k.endswith("loss_gap") and not k.startswith("defaults"))
+        out["ok"] = fp32_ok and out["defaults/grouped4/loss_gap"] < 0.05
+        return out
+
+    def oom(self) -> dict[str, Any]:
+        if self.device.type != "cuda":
+            return {"ok": True, "skipped": "a real out-of-memory error needs a CUDA memory cap"}
+        cap_gib = 6.0
+        total = torch.cuda.get_device_properties(self.device).total_memory
+        g = torch.Generator().manual_seed(0)
+        images, val = (TensorSet(torch.randn(n, 3, 32, 32, generator=g), torch.randint(0, 10, (n,), generator=g),
+                                 10).to(self.device) for n in (512, 256))
+        ids = [c.id for c in SPACE.candidates(depth=3, width=256, pool="none")][:8]
+        jobs = [Job(SPACE.parse(i), 0) for i in ids]
+        protocol = Protocol(epochs=1, batch_size=256)
+        space = Recording(SPACE)
+        torch.cuda.empty_cache()
+        torch.cuda.set_per_process_memory_fraction(cap_gib * 2**30 / total, self.device)
+        try:
+            split = results(run_jobs(jobs, space, images, val, val, protocol, max_models=8, workers=1,
+                                     accel=FP32))
+            fitting = max(s for s in space.sizes[1:]) if len(space.sizes) > 1 else space.sizes[0]
+            alone = results(run_jobs(jobs, SPACE, images, val, val, protocol, max_models=fitting, workers=1,
+                                     accel=FP32))
+        finally:
+            torch.cuda.set_per_process_memory_fraction(1.0, self.device)
+        return {"ok": space.sizes[0] == 8 and len(space.sizes) > 1 and max_gap(alone, split, 0) < 1e-3,
+                "cap_gib": cap_gib, "stack_sizes_tried": space.sizes, "loss_gap": max_gap(alone, split, 0)}
+
+    def compile(self) -> dict[str, Any]:
+        from torch._dynamo.utils import counters
+
+        ids = ["d1_w32_relu_instancenorm_avgpool", "d1_w32_sigmoid_none_avgpool", "d2_w64_relu_none_maxpool"]
+        protocol = Protocol(epochs=2, batch_size=96)  # 256 images: batches of 96, 96 and 64
+        accel = Accel.for_device(self.device)
+        compiled_accel = Accel(accel.bf16, accel.channels_last, accel.fused_sgd, compile="default",
+                               compile_backend="eager" if self.small else "inductor")  # inductor on a GPU
+        before = counters["stats"]["unique_graphs"]
+        records: list[logging.LogRecord] = []
+        handler = logging.Handler()
+        handler.emit = records.append  # type: ignore[method-assign]
+        logging.getLogger("proxynas").addHandler(handler)
+        try:
+            start = time.perf_counter()
+            compiled = self.train_jobs(ids, SPACE, protocol, max_models=2, accel=compiled_accel)
+            seconds = time.perf_counter() - start
+        finally:
+            logging.getLogger("proxynas").removeHandler(handler)
+        eager = self.train_jobs(ids, SPACE, protocol, max_models=2, accel=accel)
+        graphs = counters["stats"]["unique_graphs"] - before
+        fell_back = [r.getMessage() for r in records if "torch.compile failed" in r.getMessage()]
+        return {"ok": not fell_back and graphs >= 2 and max_gap(eager, compiled, 0) < 0.05,
+                "graphs": graphs, "fell_back": fell_back, "seconds": seconds,
+                "loss_gap_vs_eager": max_gap(eager, compiled, 0)}
+
+    def cuda_vs_cpu(self) -> dict[str, Any]:
+        ids = [c.id for c in SPACE.sample(4 if self.small else 8, seed=2)]
+        protocol = Protocol(epochs=5 if self.small else 20, batch_size=64)
+        here = self.train_jobs(ids, SPACE, protocol, max_models=8)
+        cpu = Checker(torch.device("cpu"), small=True).train_jobs(ids, SPACE, protocol, max_models=1)
+        gap = max_gap(here, cpu, 1)
+        return {"ok": gap < 0.1, "max_val_acc_gap": gap, "candidates": len(ids), "epochs": protocol.epochs}
+
+
+def search_benchmark(device: torch.device, small: bool) -> dict[str, Any]:
+    name = f"search_gpu_check_{slug(device)}"
+    size = ["--candidates", "3", "--widths", "32", "--images", "64", "--epochs", "1", "--reference-sample", "1",
+            "--reference-epochs", "1"] if small else ["--candidates", "96", "--epochs", "20",
+                                                      "--reference-sample", "8", "--reference-epochs", "3"]
+    args = ["--device", device.type, *size, "--accuracy-candidates", "0", "--truth-candidates", "0", "--name", name]
+    script = Path(__file__).with_name("bench_search.py")
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
+    if small:  # a dry run of this script leaves no result behind
+        (script.parent / "results" / f"{name}.json").unlink(missing_ok=True)
+    return {"ok": proc.returncode == 0, "seconds": time.perf_counter() - start, "result_file": f"{name}.json",
+            "output_tail": (proc.stdout + proc.stderr)[-3000:]}
+
+
+def slug(device: torch.device) -> str:
+    if device.type != "cuda":
+        return "cpu"
+    return re.sub(r"[^a-z0-9]+", "_", torch.cuda.get_device_name(device).lower()).strip("_")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--cpu-dry-run", action="store_true",
+                   help="run the checks on the CPU at a small size (a test of this script, no GPU check)")
+    args = p.parse_args()
+    if args.cpu_dry_run:
+        device = torch.device("cpu")
+    elif not torch.cuda.is_available():
+        print("gpu-check: this torch sees no CUDA GPU, so there is nothing to check here "
+              "(run it on a machine with an NVIDIA GPU and a CUDA build of torch)", file=sys.stderr)
+        return 1
+    else:
+        device = torch.device("cuda")
+    checker = Checker(device, small=args.cpu_dry_run)
+    checks: dict[str, Callable[[], dict[str, Any]]] = {
+        "streams": checker.streams, "invariant": checker.invariant, "oom": checker.oom,
+        "compile": checker.compile, "cuda_vs_cpu": checker.cuda_vs_cpu,
+        "search": lambda: search_benchmark(device, args.cpu_dry_run)}
+    record: dict[str, Any] = {"environment": environment(device), "checks": {}}
+    if device.type == "cuda":
+        record["environment"]["cuda"] = torch.version.cuda
+    for name, check in checks.items():
+        start = time.perf_counter()
+        try:
+            result = check()
+        except Exception as err:  # a check that crashes is a failed check; the others still run
+            result = {"ok": False, "error": f"{type(err).__name__}: {err}"}
+        result["seconds"] = round(time.perf_counter() - start, 1)
+        record["checks"][name] = result
+        print(f"{name:<12} {'ok' if result['ok'] else 'FAILED'}  ({result['seconds']} s)", flush=True)
+        if not result["ok"]:
+            print(f"  {result.get('error') or result.get('output_tail') or result}", flush=True)
+        if not args.cpu_dry_run:
+            save(f"gpu_check_{slug(device)}", record)
+    failed = [n for n, r in record["checks"].items() if not r["ok"]]
+    print("gpu-check: all checks passed" if not failed else f"gpu-check: FAILED: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
