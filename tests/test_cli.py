@@ -32,6 +32,18 @@ def test_search_makes_the_coreset_trains_ranks_and_stores(home, capsys):
     assert "4 already in the store, 0 to train" in out.err and "2 more" in out.out
 
 
+def test_every_local_executor_stores_the_same_results(home, capsys):
+    """--executor serial, --executor local with 2 workers and --stack 4: the same rows (the invariant)."""
+    runs = []
+    for options in (["--executor", "serial"], ["--executor", "local", "--workers", "2"], ["--stack", "4"]):
+        assert main([*SEARCH, "--aug", "dsa", "--json", "--fresh", *options]) == 0
+        out = json.loads(capsys.readouterr().out)
+        runs.append({r["candidate"]: (r["val_acc"], r["test_acc"]) for r in out["results"]})
+    assert runs[0] == runs[1]
+    for candidate, (val, _) in runs[2].items():  # grouped convolutions: equal to float rounding
+        assert val == pytest.approx(runs[0][candidate][0], abs=0.01)
+
+
 def test_truth_trains_on_the_full_split(home, capsys):
     assert main(["truth", "--dataset", "digits", "--arch", "d1_w32_relu_none_avgpool", "--epochs", "1",
                  "--seeds", "2", "--json"]) == 0
@@ -87,6 +99,7 @@ def test_fresh_retrains(home, capsys):
     (["search", "--proxy", "random_digits_ipc5", "--arch", "d9_w1_x_y_z"], "not a dc_convnet candidate id"),
     (["search", "--proxy", "random_digits_ipc5", "--where", "depth=9"], "depth=9 is not a choice"),
     (["search", "--proxy", "random_digits_ipc5", "--epochs", "0"], "epochs must be at least 1"),
+    (["search", "--proxy", "random_digits_ipc5", "--workers", "0"], "--workers must be at least 1"),
     (["truth", "--dataset", "cifar100"], "cifar-100-python"),
     (["truth", "--dataset", "mnist", "--data-root", "/nonexistent"], "train-images-idx3-ubyte"),
     (["condense", "herd", "--dataset", "digits", "--ipc", "1"], "did you mean 'herding'"),
