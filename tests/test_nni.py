@@ -187,7 +187,7 @@ def test_standalone_trial_trains_like_search_and_stores_the_result(home, digits,
     from condensed.make import make_proxy
     from proxynas.engine import Protocol
     from proxynas.proxies import ProxyStore
-    from proxynas.runs import Plan, train_into_store
+    from proxynas.runs import Plan, TrainingData, train_into_store
 
     proxy = make_proxy(ProxyStore(home / "proxies"), "random", digits, 5)
     arch = "d2_w32_relu_batchnorm_avgpool"  # batch norm: scoring between epochs must not change training
@@ -204,7 +204,7 @@ def test_standalone_trial_trains_like_search_and_stores_the_result(home, digits,
     space = get_space("dc_convnet")
     with ResultsStore(home / "plain.sqlite") as plain:
         plan = Plan(space, [space.parse(arch)], Protocol(epochs=3), 1, trainset=PROXY, dataset="digits")
-        train_into_store(plan, plain, proxy.data, digits.val, digits.test)
+        train_into_store(plan, plain, TrainingData(proxy.data, digits.val, digits.test))
         (reference,) = plain.rows()
     assert (row.val_acc, row.test_acc, row.train_loss) == (reference.val_acc, reference.test_acc,
                                                            reference.train_loss)
