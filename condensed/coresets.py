@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from condensed.base import Context, Method, Settings
+from condensed.registry import register_method
 from proxynas.datasets.base import TensorSet
 from proxynas.errors import ProxynasError
 
@@ -73,16 +74,19 @@ class Coreset(Method):
         return train.subset(torch.cat(picked).to(train.device)).to(ctx.device)
 
 
+@register_method
 class RandomCoreset(Coreset):
     name = "random"
     select = staticmethod(select_random)
 
 
+@register_method
 class HerdingCoreset(Coreset):
     name = "herding"
     select = staticmethod(select_herding)
 
 
+@register_method
 class KCenterCoreset(Coreset):
     name = "kcenter"
     select = staticmethod(select_kcenter)

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from condensed.matching import check_metric, match_gradients
+from condensed.registry import register_method
 from condensed.synthetic import SyntheticMethod, SyntheticSettings, Workspace
 from proxynas.augment import DSA
 from proxynas.errors import ProxynasError
@@ -89,6 +90,7 @@ def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor
         optimizer.step()
 
 
+@register_method
 class DC(SyntheticMethod):
     name = "dc"
     settings_type = DCSettings

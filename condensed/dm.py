@@ -1,9 +1,10 @@
 """DM: dataset condensation with distribution matching (Zhao & Bilen, WACV 2023).
 
 Every iteration draws a fresh, untrained network and moves the synthetic images so that, class by
-class, their mean embedding (the network's features before the classifier) matches the mean embedding
-of a real batch: the loss is the sum over classes of the squared distance between the two means. The
-real and synthetic images of a class go through one siamese DSA draw (on by default).
+class, their mean embedding (the network's features before the classifier: its space's ``embed``)
+matches the mean embedding of a real batch: the loss is the sum over classes of the squared distance
+between the two means. The real and synthetic images of a class go through one siamese DSA draw (on by
+default).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from condensed.registry import register_method
 from condensed.synthetic import SyntheticMethod, SyntheticSettings, Workspace
 
 
@@ -23,17 +25,13 @@ class DMSettings(SyntheticSettings):
     augment: str = "dsa"
 
 
-def embed(net: nn.Module, images: Tensor) -> Tensor:
-    """The ConvNet's features before its classifier, one row per image."""
-    return net.features(images).flatten(1)
-
-
 def class_means(rows: Tensor, labels: Tensor, counts: Tensor) -> Tensor:
     """Mean row of every class, shape (num_classes, D); ``counts`` holds the rows of each class."""
     sums = rows.new_zeros(len(counts), rows.shape[1]).index_add(0, labels, rows)
     return sums / counts[:, None].to(rows.dtype)
 
 
+@register_method
 class DM(SyntheticMethod):
     name = "dm"
     settings_type = DMSettings
@@ -50,9 +48,9 @@ class DM(SyntheticMethod):
             syn_x = work.augment.apply(syn_x, draws.take(syn_y))
         with torch.no_grad():
             real_counts = work.real.batch_size_tensor(settings.batch_real)
-            real_means = class_means(embed(net, real_x), real_y, real_counts)
+            real_means = class_means(work.space.embed(net, real_x), real_y, real_counts)
         syn_counts = torch.full((work.num_classes,), work.ipc, device=syn_x.device)
-        syn_means = class_means(embed(net, syn_x), syn_y, syn_counts)
+        syn_means = class_means(work.space.embed(net, syn_x), syn_y, syn_counts)
         loss = ((real_means - syn_means) ** 2).sum()
         work.images.grad = torch.autograd.grad(loss, [work.images])[0]
         work.optimizer.step()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from condensed.dc import DC, DCSettings
+from condensed.registry import register_method
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class DSASettings(DCSettings):
     augment: str = "dsa"
 
 
+@register_method
 class DSAMethod(DC):
     name = "dsa"
     settings_type = DSASettings

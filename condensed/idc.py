@@ -25,12 +25,12 @@ from condensed.base import Context, Settings
 from condensed.formation import decode, decode_by_class, encode
 from condensed.idc_augment import IDCAugment, cutmix, mixed_loss
 from condensed.matching import check_metric, match_gradients
+from condensed.registry import register_method
 from condensed.sampling import RealSampler, class_labels
-from condensed.synthetic import SPACE, SyntheticMethod, Workspace
+from condensed.synthetic import DEFAULT_NET, DEFAULT_SPACE, SyntheticMethod, Workspace, network_builder
 from proxynas.datasets.base import TensorSet
 from proxynas.errors import ProxynasError
-from search_spaces import get_space
-from search_spaces.dc_convnet import DEFAULT_ID
+from search_spaces import resolve_candidate
 
 INITS = ("mix", "real", "noise")  # --init mix; real is the reference's 'random' (whole real images); noise
 MIXUPS = ("cut", "vanilla")
@@ -80,7 +80,7 @@ class IDCSettings(Settings):
     weight_decay_net: float = 5e-4  # --weight-decay
     match_bias: bool = False  # --bias
     match_fc: bool = False  # --fc
-    net: str = DEFAULT_ID  # --net_type convnet --depth 3 --norm_type instance (a dc_convnet id)
+    net: str = DEFAULT_NET  # --net_type convnet --depth 3 --norm_type instance (space:id)
 
     def __post_init__(self) -> None:
         for name in ("iterations", "inner_loop", "factor", "batch_real", "batch_syn_max", "net_epochs"):
@@ -99,7 +99,7 @@ class IDCSettings(Settings):
             except ValueError as err:
                 raise ProxynasError(f"IDC augment '{self.augment}': {err}",
                                     "e.g. --set augment=color_crop_cutout") from None
-        get_space(SPACE).parse(self.net)
+        resolve_candidate(self.net, DEFAULT_SPACE)
 
 
 @dataclass(frozen=True)
@@ -202,6 +202,7 @@ def train_network(net: nn.Module, optimizer: torch.optim.Optimizer, work: IDCWor
             seen += len(index)
 
 
+@register_method
 class IDC(SyntheticMethod):
     name = "idc"
     settings_type = IDCSettings
@@ -214,15 +215,12 @@ class IDC(SyntheticMethod):
         real = RealSampler(train)
         images = initial_images(real, ipc, settings.factor, r.init, pixels, generator).requires_grad_(True)
         optimizer = torch.optim.SGD([images], lr=r.lr_img, momentum=settings.momentum_img)
-        space = get_space(SPACE)
-        candidate = space.parse(settings.net)
+        space, build = network_builder(settings.net, train)
         # with CutMix the network update leaves cutout out (condense.py, diffaug: remove_aug)
         net_strategy = "_".join(f for f in r.augment.split("_") if r.net_mixup != "cut" or f != "cutout")
         return IDCWorkspace(images, class_labels(train.num_classes, ipc, ctx.device), optimizer, real,
-                            generator, None, ipc, ctx.seed,
-                            lambda: space.build(candidate, train.shape, train.num_classes),
-                            train, settings.factor, r, pixels, IDCAugment(r.augment),
-                            IDCAugment(net_strategy))
+                            generator, None, ipc, ctx.seed, build, space, train, settings.factor, r, pixels,
+                            IDCAugment(r.augment), IDCAugment(net_strategy))
 
     def iteration(self, work: Workspace, iteration: int, settings: Any) -> Tensor:
         """One outer iteration: a fresh network, ``inner_loop`` rounds of per-class matching + net update."""
@@ -269,6 +267,7 @@ class IDC(SyntheticMethod):
         return TensorSet(pixels.normalize(images), labels, stored.num_classes)
 
 
+@register_method
 class IDCI(IDC):
     name = "idc-i"
     settings_type = IDCISettings

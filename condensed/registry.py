@@ -1,4 +1,5 @@
-"""Condensation methods by name: ``get_method("herding")``, ``list_methods()``, ``register_method``."""
+"""Condensation methods by name: ``get_method("herding")``, ``list_methods()``; ``@register_method`` on a
+:class:`~condensed.base.Method` subclass registers one instance of it under its ``name``."""
 
 from __future__ import annotations
 
@@ -6,11 +7,7 @@ from condensed.base import Method
 from proxynas.registry import Registry
 
 METHODS: Registry[Method] = Registry("condensation method")
-
-
-def register_method(method: Method) -> Method:
-    METHODS.register(method.name, method)
-    return method
+register_method = METHODS.register_class
 
 
 def get_method(name: str) -> Method:

@@ -26,10 +26,11 @@ from proxynas.augment import DSA, dsa_for
 from proxynas.datasets.base import TensorSet
 from proxynas.engine.stack import seeded
 from proxynas.errors import ProxynasError
-from search_spaces import get_space
-from search_spaces.dc_convnet import DEFAULT_ID
+from proxynas.spaces import SearchSpace
+from search_spaces import get_space, resolve_candidate
 
-SPACE = "dc_convnet"
+DEFAULT_SPACE = "dc_convnet"  # a ``net`` without ``space:`` names a candidate of this space
+DEFAULT_NET = "dc_convnet:d3_w128_relu_instancenorm_avgpool"  # the reference ConvNet
 AUGMENTS = ("none", "dsa")
 CHECKPOINTS_PER_RUN = 20
 
@@ -44,7 +45,7 @@ class SyntheticSettings(Settings):
     batch_real: int = 256  # real images per class in each step
     init: str = "real"  # "real": random real images; "noise": standard normal
     augment: str = "none"  # "dsa": siamese augmentation of the real and synthetic batches
-    net: str = DEFAULT_ID  # the dc_convnet candidate drawn afresh every iteration
+    net: str = DEFAULT_NET  # the candidate (space:id) drawn afresh every iteration
 
     def __post_init__(self) -> None:
         for name in ("iterations", "batch_real"):
@@ -55,7 +56,7 @@ class SyntheticSettings(Settings):
             raise ProxynasError(f"unknown init '{self.init}'", f"choose one of {', '.join(INITS)}")
         if self.augment not in AUGMENTS:
             raise ProxynasError(f"unknown augment '{self.augment}'", f"choose one of {', '.join(AUGMENTS)}")
-        get_space(SPACE).parse(self.net)
+        resolve_candidate(self.net, DEFAULT_SPACE)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,13 @@ class Synthesis:
 
     data: TensorSet
     losses: list[float]
+
+
+def network_builder(net: str, train: TensorSet) -> tuple[SearchSpace, Callable[[], nn.Module]]:
+    """The space of ``net`` (``space:id``, or a bare dc_convnet id) and a maker of fresh networks of it."""
+    candidate = resolve_candidate(net, DEFAULT_SPACE)
+    space = get_space(candidate.space)
+    return space, lambda: space.build(candidate, train.shape, train.num_classes)
 
 
 def net_seed(seed: int, iteration: int) -> int:
@@ -84,6 +92,7 @@ class Workspace:
     ipc: int
     seed: int
     build_net: Callable[[], nn.Module]
+    space: SearchSpace  # the space of ``build_net``'s network: its ``embed`` gives the features
 
     @property
     def num_classes(self) -> int:
@@ -144,12 +153,10 @@ class SyntheticMethod(Method):
         real = RealSampler(train)
         images = initial_images(real, ipc, settings.init, generator).requires_grad_(True)
         optimizer = torch.optim.SGD([images], lr=settings.lr_img, momentum=settings.momentum_img)
-        space = get_space(SPACE)
-        candidate = space.parse(settings.net)
+        space, build = network_builder(settings.net, train)
         augment = dsa_for(ctx.dataset) if settings.augment == "dsa" else None
         return Workspace(images, class_labels(train.num_classes, ipc, ctx.device), optimizer, real, generator,
-                         augment, ipc, ctx.seed,
-                         lambda: space.build(candidate, train.shape, train.num_classes))
+                         augment, ipc, ctx.seed, build, space)
 
     def run_key(self, train: TensorSet, ipc: int, settings: Any, seed: int) -> str:
         """Names a run for its checkpoint; ``iterations`` is left out, so a resumed run may go further."""

@@ -1,13 +1,32 @@
-"""A small name -> object registry, the way timm and torchvision register models."""
+"""A small name -> object registry; things register themselves with a decorator, as timm's models do.
+
+    SPACES: Registry[SearchSpace] = Registry("search space")
+
+    @SPACES.register_class            # registers SpaceX() under SpaceX.name
+    class SpaceX(SearchSpace):
+        name = "x"
+
+    @AUGMENTS.register("none")        # registers the function under "none"
+    def no_augment(info): ...
+
+Both return what they decorate, so the decorated name stays usable. There is no other way to register.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from proxynas.errors import UnknownNameError
 
 T = TypeVar("T")
+
+
+class Named(Protocol):
+    name: str
+
+
+N = TypeVar("N", bound=Named)
 
 
 class Registry(Generic[T]):
@@ -17,16 +36,24 @@ class Registry(Generic[T]):
         self.kind = kind
         self._items: dict[str, T] = {}
 
-    def register(self, name: str, obj: T | None = None) -> Callable[[T], T] | T:
-        """``registry.register("x", obj)`` or ``@registry.register("x")`` as a decorator."""
+    def _add(self, name: str, item: T) -> None:
+        if name in self._items:
+            raise ValueError(f"{self.kind} '{name}' is registered twice")
+        self._items[name] = item
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """``@registry.register("x")`` on a function or object: registers it under ``x``."""
 
         def add(item: T) -> T:
-            if name in self._items:
-                raise ValueError(f"{self.kind} '{name}' is registered twice")
-            self._items[name] = item
+            self._add(name, item)
             return item
 
-        return add(obj) if obj is not None else add
+        return add
+
+    def register_class(self, cls: type[N]) -> type[N]:
+        """``@registry.register_class`` on a class with a ``name``: registers one instance, made here."""
+        self._add(cls.name, cls())  # type: ignore[arg-type]  # the registry's T is the class's base
+        return cls
 
     def get(self, name: str) -> T:
         try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from proxynas.augment import make_augment
 from proxynas.datasets import dataset_info
@@ -19,6 +18,7 @@ from proxynas.engine import Job, Outcome, Protocol
 from proxynas.engine.accel import Accel
 from proxynas.engine.executors import Executor, ExecutorOptions, make_executor
 from proxynas.engine.run import EpochCallback, TrainingTask, plan_stacks
+from proxynas.spaces import Candidate, StackBuilder
 from proxynas.store import ResultRow, ResultsStore
 
 
@@ -26,8 +26,8 @@ from proxynas.store import ResultRow, ResultsStore
 class Plan:
     """What to train: candidates x seeds of one space on one training set under one protocol."""
 
-    space: Any  # search_spaces.SearchSpace
-    candidates: Sequence[Any]
+    space: StackBuilder  # a proxynas.spaces.SearchSpace (what the engine needs of one)
+    candidates: Sequence[Candidate]
     protocol: Protocol
     seeds: int
     trainset: str  # a proxy name or 'full_{dataset}'

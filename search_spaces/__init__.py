@@ -1,27 +1,29 @@
-"""Search spaces by name: ``get_space("dc_convnet")``, ``list_spaces()``, ``register_space``."""
+"""The search spaces. Every module of this package is imported here, so a new space is one file whose
+:class:`~proxynas.spaces.SearchSpace` subclass carries ``@register_space``; the contract test
+(``tests/test_space_contract.py``) then checks it with the others.
+
+``get_space("dc_convnet")``, ``list_spaces()`` and the contract types are re-exported from
+:mod:`proxynas.spaces`.
+"""
 
 from __future__ import annotations
 
-from proxynas.registry import Registry
-from search_spaces.base import Candidate, SearchSpace
-from search_spaces.dc_convnet import DCConvNetSpace
+import importlib
+import pkgutil
 
-SPACES: Registry[SearchSpace] = Registry("search space")
+from proxynas.spaces import (
+    SPACES,
+    Candidate,
+    SearchSpace,
+    StackBuilder,
+    get_space,
+    list_spaces,
+    register_space,
+    resolve_candidate,
+)
 
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")
 
-def register_space(space: SearchSpace) -> SearchSpace:
-    SPACES.register(space.name, space)
-    return space
-
-
-def get_space(name: str) -> SearchSpace:
-    return SPACES.get(name)
-
-
-def list_spaces() -> list[str]:
-    return SPACES.names()
-
-
-register_space(DCConvNetSpace())
-
-__all__ = ["SPACES", "Candidate", "SearchSpace", "get_space", "list_spaces", "register_space"]
+__all__ = ["SPACES", "Candidate", "SearchSpace", "StackBuilder", "get_space", "list_spaces", "register_space",
+           "resolve_candidate"]

@@ -8,12 +8,12 @@ The network follows the reference ``ConvNet`` (VICO-UoE/DatasetCondensation): ``
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from torch import nn
+from torch import Tensor, nn
 
 from proxynas.engine.stack import seeded
-from search_spaces.base import Candidate, SearchSpace
+from proxynas.spaces import Candidate, Choice, Config, SearchSpace, register_space
 
 DEPTHS = (1, 2, 3, 4)
 WIDTHS = (32, 64, 128, 256)
@@ -51,7 +51,7 @@ def make_pool(kind: str) -> nn.Module:
     return {"maxpool": nn.MaxPool2d(2, 2), "avgpool": nn.AvgPool2d(2, 2)}[kind]
 
 
-def feature_shapes(config: Mapping[str, Any], input_shape: Sequence[int]) -> list[tuple[int, int, int]]:
+def feature_shapes(config: Config, input_shape: Sequence[int]) -> list[tuple[int, int, int]]:
     """(C, H, W) after each block's conv, and the final (C, H, W) fed to the classifier, last."""
     _, h, w = input_shape
     pad = first_conv_padding(h)
@@ -66,7 +66,7 @@ def feature_shapes(config: Mapping[str, Any], input_shape: Sequence[int]) -> lis
 
 
 class ConvNet(nn.Module):
-    def __init__(self, config: Mapping[str, Any], input_shape: Sequence[int], num_classes: int) -> None:
+    def __init__(self, config: Config, input_shape: Sequence[int], num_classes: int) -> None:
         super().__init__()
         channels = input_shape[0]
         shapes = feature_shapes(config, input_shape)
@@ -84,19 +84,24 @@ class ConvNet(nn.Module):
         c, h, w = shapes[-1]
         self.classifier = nn.Linear(c * h * w, num_classes)
 
-    def forward(self, x):
-        return self.classifier(self.features(x).flatten(1))
+    def embed(self, x: Tensor) -> Tensor:
+        """The flattened output of the last block: what the classifier sees."""
+        return self.features(x).flatten(1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.embed(x))
 
 
+@register_space
 class DCConvNetSpace(SearchSpace):
     name = "dc_convnet"
-    dimensions: ClassVar[Mapping[str, Sequence[Any]]] = {
+    dimensions: ClassVar[Mapping[str, Sequence[Choice]]] = {
         "depth": DEPTHS, "width": WIDTHS, "act": ACTIVATIONS, "norm": NORMS, "pool": POOLINGS}
 
-    def format_id(self, config: Mapping[str, Any]) -> str:
+    def format_id(self, config: Config) -> str:
         return f"d{config['depth']}_w{config['width']}_{config['act']}_{config['norm']}_{config['pool']}"
 
-    def parse_config(self, candidate_id: str) -> dict[str, Any]:
+    def parse_config(self, candidate_id: str) -> dict[str, Choice]:
         depth, width, act, norm, pool = candidate_id.split("_")
         if not (depth.startswith("d") and width.startswith("w")):
             raise ValueError(candidate_id)
@@ -104,6 +109,9 @@ class DCConvNetSpace(SearchSpace):
 
     def build(self, candidate: Candidate, input_shape: Sequence[int], num_classes: int) -> nn.Module:
         return ConvNet(candidate.config, input_shape, num_classes)
+
+    def embed(self, model: nn.Module, images: Tensor) -> Tensor:
+        return model.embed(images)
 
     def stack_key(self, candidate: Candidate) -> Hashable:
         """Candidates of one (depth, width, pool) have equal tensor shapes: they train as one stack."""

@@ -20,13 +20,13 @@ GPU path: on a CPU, grouped convolutions are no faster than separate ones (``eng
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Hashable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from proxynas.spaces import Config
 from search_spaces.dc_convnet import (
     ACTIVATIONS,
     NORMS,
@@ -112,7 +112,7 @@ def layers_of(model: ConvNet) -> list[tuple[nn.Conv2d, nn.Module]]:
     return [(m, children[i + 1]) for i, m in enumerate(children) if isinstance(m, nn.Conv2d)]
 
 
-def runs_of(kinds: Sequence[Any]) -> list[tuple[Any, int, int]]:
+def runs_of(kinds: Sequence[Hashable]) -> list[tuple[Hashable, int, int]]:
     """(kind, start, stop) for each maximal run of equal neighbours."""
     out, start = [], 0
     for kind, group in itertools.groupby(kinds):
@@ -125,7 +125,7 @@ def runs_of(kinds: Sequence[Any]) -> list[tuple[Any, int, int]]:
 class GroupedConvNetStack(nn.Module):
     """A stack (input (G, B, C, H, W), output (G, B, K)) of dc_convnet models of one shape."""
 
-    def __init__(self, models: Sequence[ConvNet], configs: Sequence[Mapping[str, Any]],
+    def __init__(self, models: Sequence[ConvNet], configs: Sequence[Config],
                  input_shape: Sequence[int], num_classes: int) -> None:
         super().__init__()
         shape_keys = {(c["depth"], c["width"], c["pool"]) for c in configs}

@@ -38,7 +38,7 @@ def test_registered_with_the_reference_defaults():
     assert (dc.iterations, dc.lr_img, dc.momentum_img, dc.lr_net, dc.batch_real, dc.batch_train) == (
         1000, 0.1, 0.5, 0.01, 256, 256)
     assert (dc.init, dc.augment, dc.metric) == ("real", "none", "ours")
-    assert dc.net == get_space("dc_convnet").default().id
+    assert dc.net == get_space("dc_convnet").default().qualified_id == "dc_convnet:d3_w128_relu_instancenorm_avgpool"
     assert dsa.augment == "dsa" and dsa.iterations == 1000
     assert (dm.iterations, dm.lr_img, dm.momentum_img, dm.batch_real, dm.init, dm.augment) == (
         20_000, 1.0, 0.5, 256, "real", "dsa")

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from proxynas.engine import Accel, Job, Protocol, default_stack_size, fit, plan_stacks, run_jobs
+from proxynas.spaces import SearchSpace
 from search_spaces import get_space
-from search_spaces.base import SearchSpace
 from search_spaces.dc_convnet_stack import GroupedConvNetStack
 
 SPACE = get_space("dc_convnet")

@@ -11,12 +11,13 @@ reference strategy, without flips for datasets where a mirror image changes the 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import torch
 from torch import Tensor
 
 from proxynas.augment.dsa import DSA, FAMILIES, REFERENCE_STRATEGY, Draw, DSAParams
+from proxynas.datasets.registry import DatasetInfo
 from proxynas.registry import Registry
 
 
@@ -32,9 +33,17 @@ class Augment(Protocol):
         ...
 
 
-AUGMENTS: Registry[Callable[[Any], Augment | None]] = Registry("augmentation")
-AUGMENTS.register("none", lambda info: None)
-AUGMENTS.register("dsa", lambda info: dsa_for(info))
+AUGMENTS: Registry[Callable[[DatasetInfo], Augment | None]] = Registry("augmentation")
+
+
+@AUGMENTS.register("none")
+def no_augment(dataset_info: DatasetInfo) -> Augment | None:
+    return None
+
+
+@AUGMENTS.register("dsa")
+def dsa_augment(dataset_info: DatasetInfo) -> Augment | None:
+    return dsa_for(dataset_info)
 
 
 def dsa_strategy(flip_ok: bool) -> str:
@@ -44,12 +53,12 @@ def dsa_strategy(flip_ok: bool) -> str:
     return "_".join(f for f in REFERENCE_STRATEGY.split("_") if f != "flip")
 
 
-def dsa_for(dataset_info: Any) -> DSA:
+def dsa_for(dataset_info: DatasetInfo) -> DSA:
     """DSA for a dataset (a ``DatasetInfo``: only ``flip_ok`` is read)."""
     return DSA(dsa_strategy(dataset_info.flip_ok))
 
 
-def make_augment(name: str, dataset_info: Any) -> Augment | None:
+def make_augment(name: str, dataset_info: DatasetInfo) -> Augment | None:
     """The augmentation called ``name`` for a dataset; ``None`` for ``"none"``."""
     return AUGMENTS.get(name)(dataset_info)
 

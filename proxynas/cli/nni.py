@@ -18,8 +18,9 @@ import torch
 from proxynas.cli.options import add_data_options, open_results, protocol_from
 from proxynas.cli.resolve import resolve_proxy
 from proxynas.cli.search import DEFAULT_EPOCHS
+from proxynas.engine import Protocol
 from proxynas.errors import ProxynasError
-from search_spaces import get_space, list_spaces
+from search_spaces import SearchSpace, get_space, list_spaces
 
 NEEDED = ("nni", "nni_node", "pytorch_lightning", "lightning", "pkg_resources")
 
@@ -198,7 +199,7 @@ def run_nas(args: argparse.Namespace) -> int:
     return 0 if models else 1
 
 
-def print_summary(candidates: list[str], space: Any, proxy: str, dataset: str, protocol: Any,
+def print_summary(candidates: list[str], space: SearchSpace, proxy: str, dataset: str, protocol: Protocol,
                   top: int) -> None:
     """The experiment's best candidates from the store, and how its pick compares with what it knows."""
     report = bridge("report")

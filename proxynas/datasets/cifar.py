@@ -94,17 +94,15 @@ def read_cifar(name: str, root: Path, folder: str, train: tuple[str, ...], test:
                    source=directory)
 
 
+@register_dataset(DatasetInfo("cifar10", (3, 32, 32), 10, CIFAR10_CLASSES, (0.4914, 0.4822, 0.4465),
+                              (0.2023, 0.1994, 0.2010), flip_ok=True))
 def read_cifar10(root: Path) -> RawData:
     return read_cifar("cifar10", root, CIFAR10_DIR, CIFAR10_TRAIN, "test_batch", b"labels", "batches.meta",
                       b"label_names", CIFAR10_CLASSES)
 
 
+@register_dataset(DatasetInfo("cifar100", (3, 32, 32), 100, CIFAR100_CLASSES, (0.5071, 0.4866, 0.4409),
+                              (0.2673, 0.2564, 0.2762), flip_ok=True))
 def read_cifar100(root: Path) -> RawData:
     return read_cifar("cifar100", root, CIFAR100_DIR, ("train",), "test", b"fine_labels", "meta",
                       b"fine_label_names", CIFAR100_CLASSES)
-
-
-register_dataset(DatasetInfo("cifar10", (3, 32, 32), 10, CIFAR10_CLASSES, (0.4914, 0.4822, 0.4465),
-                             (0.2023, 0.1994, 0.2010), flip_ok=True), read_cifar10)
-register_dataset(DatasetInfo("cifar100", (3, 32, 32), 100, CIFAR100_CLASSES, (0.5071, 0.4866, 0.4409),
-                             (0.2673, 0.2564, 0.2762), flip_ok=True), read_cifar100)

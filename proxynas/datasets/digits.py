@@ -15,6 +15,7 @@ NUM_DIGITS = 1797
 DIGITS_MEAN, DIGITS_STD = (0.3053,), (0.3760,)
 
 
+@register_dataset(DatasetInfo("digits", (1, 8, 8), 10, DIGIT_CLASSES, DIGITS_MEAN, DIGITS_STD, flip_ok=False))
 def read_digits(root: Path) -> RawData:
     """1797 rows of 64 pixel values in 0..16 then the label. ``root`` is not used."""
     with reading("digits", root, DIGITS_FILE, [DIGITS_FILE]):
@@ -24,7 +25,3 @@ def read_digits(root: Path) -> RawData:
                              f"expected {NUM_DIGITS} x 65 in 0..16")
     images = table[:, :64].astype(np.uint8).reshape(-1, 1, 8, 8)
     return RawData(images, table[:, 64], max_value=16.0, source=DIGITS_FILE.parent)
-
-
-register_dataset(DatasetInfo("digits", (1, 8, 8), 10, DIGIT_CLASSES, DIGITS_MEAN, DIGITS_STD, flip_ok=False),
-                 read_digits)

@@ -57,10 +57,13 @@ def read_idx_dir(name: str, root: Path, dirs: list[Path]) -> RawData:
     return RawData(train_x[:, None], train_y, test_x[:, None], test_y, source=directory)
 
 
+@register_dataset(DatasetInfo("mnist", (1, 28, 28), 10, DIGIT_CLASSES, (0.1307,), (0.3081,), flip_ok=False))
 def read_mnist(root: Path) -> RawData:
     return read_idx_dir("mnist", root, [root / "MNIST" / "raw", root])
 
 
+@register_dataset(DatasetInfo("fashion_mnist", (1, 28, 28), 10, FASHION_CLASSES, (0.2861,), (0.3530,),
+                              flip_ok=True))
 def read_fashion_mnist(root: Path) -> RawData:
     """Under the root first; else Debian's ``dataset-fashion-mnist`` package.
 
@@ -69,9 +72,3 @@ def read_fashion_mnist(root: Path) -> RawData:
     """
     dirs = [root / "FashionMNIST" / "raw", root / "fashion-mnist", DEBIAN_FASHION_MNIST]
     return read_idx_dir("fashion_mnist", root, dirs)
-
-
-register_dataset(DatasetInfo("mnist", (1, 28, 28), 10, DIGIT_CLASSES, (0.1307,), (0.3081,), flip_ok=False),
-                 read_mnist)
-register_dataset(DatasetInfo("fashion_mnist", (1, 28, 28), 10, FASHION_CLASSES, (0.2861,), (0.3530,),
-                             flip_ok=True), read_fashion_mnist)

@@ -60,8 +60,14 @@ class DatasetEntry:
 DATASETS: Registry[DatasetEntry] = Registry("dataset")
 
 
-def register_dataset(info: DatasetInfo, read: Reader) -> None:
-    DATASETS.register(info.name, DatasetEntry(info, read))
+def register_dataset(info: DatasetInfo) -> Callable[[Reader], Reader]:
+    """``@register_dataset(DatasetInfo(...))`` on the function that reads the dataset's files."""
+
+    def add(read: Reader) -> Reader:
+        DATASETS.register(info.name)(DatasetEntry(info, read))
+        return read
+
+    return add
 
 
 def list_datasets() -> list[str]:

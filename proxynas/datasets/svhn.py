@@ -25,6 +25,8 @@ def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(x.transpose(3, 2, 0, 1)), y
 
 
+@register_dataset(DatasetInfo("svhn", (3, 32, 32), 10, DIGIT_CLASSES, (0.4377, 0.4438, 0.4728),
+                              (0.1980, 0.2010, 0.1970), flip_ok=False))
 def read_svhn(root: Path) -> RawData:
     dirs = [root, root / "svhn"]
     directory = next((d for d in dirs if all((d / f).is_file() for f in FILES)), None)
@@ -37,7 +39,3 @@ def read_svhn(root: Path) -> RawData:
             parts.append(read_mat(path))
     (train_x, train_y), (test_x, test_y) = parts
     return RawData(train_x, train_y, test_x, test_y, source=directory)
-
-
-register_dataset(DatasetInfo("svhn", (3, 32, 32), 10, DIGIT_CLASSES, (0.4377, 0.4438, 0.4728),
-                             (0.1980, 0.2010, 0.1970), flip_ok=False), read_svhn)

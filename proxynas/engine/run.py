@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from typing import Protocol as TypingProtocol
 
 import torch
@@ -26,24 +26,25 @@ from proxynas.engine.fit import FitReport, accuracy, fit, release_cached_memory
 from proxynas.engine.protocol import Protocol
 from proxynas.engine.stack import global_rng_lock
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the space contract imports the engine's stacks; the engine needs only its types
     from proxynas.engine.executors import Executor
+    from proxynas.spaces import Candidate
 
 log = logging.getLogger(__name__)
 
 
 class Stackable(TypingProtocol):
-    """What the engine needs of a search space (``search_spaces.SearchSpace`` provides it)."""
+    """What the engine needs of a search space (``proxynas.spaces.SearchSpace`` provides it)."""
 
-    def stack_key(self, candidate: Any) -> Hashable: ...
+    def stack_key(self, candidate: Candidate) -> Hashable: ...
 
-    def build_stack(self, candidates: Sequence[Any], seeds: Sequence[int],
+    def build_stack(self, candidates: Sequence[Candidate], seeds: Sequence[int],
                     input_shape: Sequence[int], num_classes: int) -> nn.Module: ...
 
 
 @dataclass(frozen=True)
 class Job:
-    candidate: Any  # a search_spaces.Candidate (has .id)
+    candidate: Candidate
     seed: int
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from proxynas import paths
 from proxynas.datasets import load_dataset
@@ -17,6 +16,7 @@ from proxynas.engine.executors import SerialExecutor
 from proxynas.errors import ProxynasError
 from proxynas.proxies import ProxyStore
 from proxynas.runs import Plan, TrainingData, train_into_store
+from proxynas.spaces import Candidate, SearchSpace
 from proxynas.store import ResultRow, ResultsStore
 
 EpochScore = Callable[[int, float], None]  # (epoch counted from 1, validation accuracy)
@@ -32,7 +32,7 @@ class ProxyTraining:
     device: str = "auto"
 
 
-def train_candidate(candidate: Any, space: Any, setup: ProxyTraining,
+def train_candidate(candidate: Candidate, space: SearchSpace, setup: ProxyTraining,
                     on_epoch: EpochScore | None = None) -> ResultRow:
     """Train ``candidate`` on the proxy (unless the store has it already) and return its stored row.
 

@@ -79,11 +79,27 @@ def evaluate_on_proxy(model: SpaceModel, proxy: str, space: str = "dc_convnet", 
 
 # name -> (seed, max_trials) -> a multi-trial strategy that maximizes the reported accuracy
 STRATEGIES: Registry[Callable[[int, int], Any]] = Registry("NAS strategy")
-STRATEGIES.register("Random", lambda seed, trials: strategy.Random(seed=seed))
-STRATEGIES.register("GridSearch", lambda seed, trials: strategy.GridSearch(seed=seed))
-STRATEGIES.register("RegularizedEvolution", lambda seed, trials: strategy.RegularizedEvolution(
-    population_size=max(2, min(100, trials // 2)), sample_size=max(1, min(25, trials // 8)), seed=seed))
-STRATEGIES.register("TPE", lambda seed, trials: strategy.TPE(optimize_mode="maximize", seed=seed))
+
+
+@STRATEGIES.register("Random")
+def random_strategy(seed: int, trials: int) -> Any:
+    return strategy.Random(seed=seed)
+
+
+@STRATEGIES.register("GridSearch")
+def grid_strategy(seed: int, trials: int) -> Any:
+    return strategy.GridSearch(seed=seed)
+
+
+@STRATEGIES.register("RegularizedEvolution")
+def evolution_strategy(seed: int, trials: int) -> Any:
+    return strategy.RegularizedEvolution(population_size=max(2, min(100, trials // 2)),
+                                         sample_size=max(1, min(25, trials // 8)), seed=seed)
+
+
+@STRATEGIES.register("TPE")
+def tpe_strategy(seed: int, trials: int) -> Any:
+    return strategy.TPE(optimize_mode="maximize", seed=seed)
 
 
 @dataclass(frozen=True)

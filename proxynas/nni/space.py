@@ -1,6 +1,6 @@
 """A search space as NNI's search-space JSON (``{"dim": {"_type": "choice", "_value": [...]}}``) and back.
 
-Every dimension of a :class:`~search_spaces.SearchSpace` is a categorical choice, so the JSON has one
+Every dimension of a :class:`~proxynas.spaces.SearchSpace` is a categorical choice, so the JSON has one
 ``choice`` per dimension and the parameters NNI draws from it name exactly one candidate.
 """
 
@@ -12,16 +12,17 @@ from typing import Any
 
 from proxynas.errors import ProxynasError
 from proxynas.nni.messages import check_passable
+from proxynas.spaces import Candidate, SearchSpace
 
 
-def nni_search_space(space: Any) -> dict[str, dict[str, Any]]:
-    """The NNI search-space JSON of ``space`` (a ``search_spaces.SearchSpace``), dimension by dimension."""
+def nni_search_space(space: SearchSpace) -> dict[str, dict[str, Any]]:
+    """The NNI search-space JSON of ``space``, dimension by dimension."""
     out = {dim: {"_type": "choice", "_value": list(choices)} for dim, choices in space.dimensions.items()}
     check_passable(out, f"search space {space.name}")
     return out
 
 
-def candidate_from(space: Any, parameters: Mapping[str, Any]) -> Any:
+def candidate_from(space: SearchSpace, parameters: Mapping[str, Any]) -> Candidate:
     """The candidate of ``space`` that NNI's ``parameters`` (one value per dimension) describe."""
     missing = [dim for dim in space.dimensions if dim not in parameters]
     extra = [key for key in parameters if key not in space.dimensions]
@@ -32,7 +33,7 @@ def candidate_from(space: Any, parameters: Mapping[str, Any]) -> Any:
     return space.candidate({dim: parameters[dim] for dim in space.dimensions})
 
 
-def candidates_in(space: Any, search_space: Mapping[str, Mapping[str, Any]]) -> list[Any]:
+def candidates_in(space: SearchSpace, search_space: Mapping[str, Mapping[str, Any]]) -> list[Candidate]:
     """Every candidate an NNI search-space JSON of ``space`` allows (product of its choices, in order)."""
     for dim, spec in search_space.items():
         if spec.get("_type") != "choice":

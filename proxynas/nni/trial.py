@@ -9,13 +9,13 @@ the results store, exactly as ``proxynas search`` would write it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import nni
 
 from proxynas.errors import ProxynasError
 from proxynas.nni.evaluate import EpochScore, ProxyTraining, train_candidate
 from proxynas.nni.space import candidate_from
+from proxynas.spaces import Candidate, SearchSpace
 from proxynas.store import ResultRow
 
 STANDALONE = "STANDALONE"  # nni.get_experiment_id() outside an experiment
@@ -37,7 +37,7 @@ def inside_experiment() -> bool:
     return nni.get_experiment_id() != STANDALONE
 
 
-def trial_candidate(space: Any, arch: str | None) -> Any:
+def trial_candidate(space: SearchSpace, arch: str | None) -> Candidate:
     """The candidate to train: NNI's next parameters inside an experiment, else ``arch``."""
     if not inside_experiment():
         if arch is None:
@@ -53,7 +53,7 @@ def trial_candidate(space: Any, arch: str | None) -> Any:
     return candidate_from(space, parameters)
 
 
-def run_trial(space: Any, setup: ProxyTraining, arch: str | None = None,
+def run_trial(space: SearchSpace, setup: ProxyTraining, arch: str | None = None,
               on_epoch: EpochScore | None = None) -> TrialOutcome:
     """Train the trial's candidate, report to NNI (inside an experiment) and return the stored row."""
     candidate = trial_candidate(space, arch)

@@ -12,12 +12,24 @@ from proxynas.registry import Registry
 ClassArgs = Callable[[int, int, int], dict[str, Any]]
 
 TUNERS: Registry[ClassArgs] = Registry("tuner")
-TUNERS.register("TPE", lambda seed, trials, concurrency: {"optimize_mode": "maximize", "seed": seed})
-TUNERS.register("Random", lambda seed, trials, concurrency: {"optimize_mode": "maximize", "seed": seed})
-TUNERS.register("GridSearch", lambda seed, trials, concurrency: {})  # takes no arguments; a fixed order
-# NNI asks for a population larger than the concurrency; a small one lets a short run evolve at all.
-TUNERS.register("Evolution", lambda seed, trials, concurrency: {
-    "optimize_mode": "maximize", "population_size": max(concurrency + 1, min(32, trials // 2))})
+
+
+@TUNERS.register("TPE")
+@TUNERS.register("Random")
+def maximize_with_seed(seed: int, trials: int, concurrency: int) -> dict[str, Any]:
+    return {"optimize_mode": "maximize", "seed": seed}
+
+
+@TUNERS.register("GridSearch")
+def grid_search(seed: int, trials: int, concurrency: int) -> dict[str, Any]:
+    return {}  # takes no arguments; a fixed order
+
+
+@TUNERS.register("Evolution")
+def evolution(seed: int, trials: int, concurrency: int) -> dict[str, Any]:
+    # NNI asks for a population larger than the concurrency; a small one lets a short run evolve at all.
+    return {"optimize_mode": "maximize", "population_size": max(concurrency + 1, min(32, trials // 2))}
+
 
 # Built into NNI 3.0 but broken with the scipy this project installs.
 BROKEN = {"GP": "GP", "GPTuner": "GP", "Metis": "Metis", "MetisTuner": "Metis"}
