@@ -1,6 +1,7 @@
 """One side of a comparison: the stored results of one training set under one protocol.
 
-The ground truth is the training set ``full_{dataset}`` under its longest protocol; a proxy is the
+The ground truth is the training set ``full_{dataset}`` under its longest protocol (trained by
+``proxynas truth`` or imported from published results by ``proxynas truth import``); a proxy is the
 training set named after it under the protocol it has most rows for. ``--truth-epochs`` and
 ``--epochs`` pick other protocols when a store holds several.
 """
@@ -72,9 +73,7 @@ def _datasets(side: Side) -> set[str]:
 
 
 def truth_command(dataset: str, space: str, epochs: int | None = None) -> str:
-    cmd = f"proxynas truth --dataset {dataset}"
-    if space != "dc_convnet":
-        cmd += f" --space {space}"
+    cmd = f"proxynas truth --dataset {dataset} --space {space}"
     return cmd + (f" --epochs {epochs}" if epochs is not None else "")
 
 
@@ -83,7 +82,8 @@ def select_truth(store: ResultsStore, space: str, dataset: str, epochs: int | No
     found = runs(store, space, truth_trainset(dataset), label="truth", kind="truth")
     if not found:
         raise ProxynasError(f"no ground truth for {dataset} ({space}) in {store.path}",
-                            f"run `{truth_command(dataset, space)}` on the candidates your proxies searched")
+                            f"run `{truth_command(dataset, space)}` on the candidates your proxies searched, "
+                            f"or store published accuracies with `proxynas truth import`")
     if epochs is not None:
         chosen = [s for s in found if s.epochs == epochs]
         if not chosen:

@@ -113,6 +113,21 @@ class ResultsStore:
         with self._tx() as db:
             db.execute(f"INSERT OR REPLACE INTO results ({cols}) VALUES ({marks})", tuple(values.values()))
 
+    def replace_protocol_rows(self, space: str, trainset: str, protocol: str, settings: dict[str, Any],
+                              rows: Iterable[ResultRow]) -> None:
+        """In one transaction: drop the rows of (space, trainset, protocol), store its settings, add ``rows``
+        (an imported ground truth replaces its earlier import)."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute("DELETE FROM results WHERE space = ? AND trainset = ? AND protocol = ?",
+                       (space, trainset, protocol))
+            db.execute("INSERT OR REPLACE INTO protocols VALUES (?, ?)",
+                       (protocol, json.dumps(settings, sort_keys=True)))
+            for row in rows:
+                values = asdict(row) | {"finished_at": row.finished_at or now}
+                db.execute(f"INSERT INTO results ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                           tuple(values.values()))
+
     def finished(self, space: str, trainset: str, protocol: str) -> set[tuple[str, int]]:
         """(candidate, seed) pairs already stored for this space, training set and protocol."""
         rows = self._db.execute(

@@ -17,7 +17,7 @@ CANDIDATES = ["--sample", "6", "--where", "width=32", "--where", "depth=1,2"]
 def test_correlate_without_ground_truth_names_the_truth_command(home, capsys):
     assert main(["correlate", "--truth", "digits", "--proxy", "random_digits_ipc5"]) == 2
     err = capsys.readouterr().err
-    assert "no ground truth for digits" in err and "`proxynas truth --dataset digits`" in err
+    assert "no ground truth for digits" in err and "`proxynas truth --dataset digits --space dc_convnet`" in err
 
 
 @pytest.mark.slow

@@ -89,13 +89,13 @@ def test_missing_ground_truth_names_the_truth_command(tmp_path):
         put(empty, "random_digits_ipc5", "p", 20, QUALITY)
         with pytest.raises(ProxynasError, match=r"no ground truth for digits") as err:
             compare(empty, dataset="digits", proxies=["random_digits_ipc5"])
-    assert "`proxynas truth --dataset digits`" in str(err.value)
+    assert "`proxynas truth --dataset digits --space dc_convnet`" in str(err.value)
 
 
 def test_missing_proxy_and_baseline_name_the_commands_to_run(store):
     with pytest.raises(ProxynasError, match="`proxynas search --proxy herding_digits_ipc5`"):
         compare(store, dataset="digits", proxies=["herding_digits_ipc5"])
-    with pytest.raises(ProxynasError, match="`proxynas truth --dataset digits --epochs 7`"):
+    with pytest.raises(ProxynasError, match="`proxynas truth --dataset digits --space dc_convnet --epochs 7`"):
         compare(store, dataset="digits", baselines=["early_stopping:7"])
     with pytest.raises(ProxynasError, match="nothing to compare"):
         compare(store, dataset="digits")

@@ -21,6 +21,8 @@ DESCRIPTION = ("Rank neural architectures by training them on condensed proxy da
 # setting ``run=`` on its parser.
 COMMANDS = ("demo", "condense", "proxies", "search", "truth", "evaluate", "correlate", "report", "nni",
             "data", "space")
+# Two-word commands whose second word has a module of its own: ``proxynas truth import ...``.
+NESTED = {("truth", "import"): "truth_import"}
 
 
 def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
@@ -38,9 +40,20 @@ def commands_for(argv: Sequence[str]) -> Sequence[str]:
     return (first,) if first in COMMANDS else COMMANDS
 
 
+def build_nested_parser(command: str, module: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"proxynas {command}")
+    importlib.import_module(f"proxynas.cli.{module}").add_parser(
+        parser.add_subparsers(dest="action", metavar="ACTION", required=True))
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(commands_for(argv)).parse_args(argv)
+    nested = NESTED.get(tuple(argv[:2]))
+    if nested is not None:
+        args = build_nested_parser(argv[0], nested).parse_args(argv[1:])
+    else:
+        args = build_parser(commands_for(argv)).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except ProxynasError as err:

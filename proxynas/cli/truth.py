@@ -23,7 +23,9 @@ DEFAULT_EPOCHS = 50
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("truth", help="train candidates on the full training split (ground truth)",
                        description="Train candidates on the whole training split: the ranking a proxy "
-                                   "should reproduce. Results go to the same store as `search`.")
+                                   "should reproduce. Results go to the same store as `search`.",
+                       epilog="`proxynas truth import nb201|csv PATH --dataset D` stores published "
+                              "accuracies as the ground truth instead (see `proxynas truth import -h`).")
     p.add_argument("--dataset", required=True, help="dataset name, e.g. fashion_mnist")
     add_training_options(p, epochs=DEFAULT_EPOCHS)
     p.set_defaults(run=run)
