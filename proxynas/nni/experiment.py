@@ -27,6 +27,7 @@ from proxynas.errors import ProxynasError
 from proxynas.nni.messages import check_passable
 from proxynas.nni.space import nni_search_space
 from proxynas.nni.tuners import tuner_class_args
+from proxynas.spaces import SearchSpace
 
 ENDED = ("DONE", "STOPPED", "ERROR")
 ACTIVE_TRIALS = ("WAITING", "RUNNING", "UNKNOWN")
@@ -37,7 +38,7 @@ class HpoSettings:
     """One HPO experiment: which proxy, space and tuner, how many trials, how each trial trains."""
 
     proxy: str
-    space: Any  # a search_spaces.SearchSpace
+    space: SearchSpace
     tuner: str = "TPE"
     max_trials: int = 10
     concurrency: int = 1
