@@ -123,14 +123,14 @@ def test_csv_table_in_percent_with_seeds(home, tmp_path, capsys):
     space = get_space("dc_convnet")
     ids = [c.id for c in space.sample(3, seed=0)]
     table = tmp_path / "published.csv"
-    table.write_text("arch,accuracy,test_accuracy,seed,note\n" + "".join(
-        f"{a},{60 + i},{59 + i},{s},x\n" for i, a in enumerate(ids) for s in (0, 1)))
+    table.write_text("arch,accuracy,test_accuracy,seed,seconds,note\n" + "".join(
+        f"{a},{60 + i},{59 + i},{s},{10 * i},x\n" for i, a in enumerate(ids) for s in (0, 1)))
     assert main(["truth", "import", "csv", str(table), "--dataset", "digits", "--space", "dc_convnet",
                  "--epochs", "30"]) == 0
     assert "3 candidates, 6 rows (seeds 0, 1), 30 epochs, from published" in capsys.readouterr().out
     rows = db_rows(home, "full_digits")
-    assert [(r["candidate"], r["seed"], r["val_acc"], r["test_acc"]) for r in rows] == sorted(
-        (a, s, (60 + i) / 100, (59 + i) / 100) for i, a in enumerate(ids) for s in (0, 1))
+    assert [(r["candidate"], r["seed"], r["val_acc"], r["test_acc"], r["seconds"]) for r in rows] == sorted(
+        (a, s, (60 + i) / 100, (59 + i) / 100, 10 * i) for i, a in enumerate(ids) for s in (0, 1))
     assert {r["protocol"] for r in rows} == {"csv:dc_convnet:digits:published"} and rows[0]["epochs"] == 30
 
 

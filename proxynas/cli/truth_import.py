@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     help="accuracy the truth ranks by: test (default; DC-Bench's choice) or the benchmark's "
                          "validation split (cifar10: the cifar10-valid runs, trained on 25,000 images)")
     nb.set_defaults(run=run_nb201)
-    table = formats.add_parser("csv", help="a table with columns arch,accuracy[,test_accuracy][,seed]",
+    table = formats.add_parser("csv", help="a table with columns arch,accuracy[,test_accuracy][,seed][,seconds]",
                                description="Accuracies in [0, 1] or percent; one row per candidate and seed.")
     table.add_argument("path", type=Path)
     table.add_argument("--dataset", required=True, help="the dataset the accuracies were measured on")

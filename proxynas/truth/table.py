@@ -1,7 +1,8 @@
 """A ground truth from a CSV table: a header row, then one row per (candidate, seed).
 
 Columns: ``arch`` (a candidate id of the space) and ``accuracy`` (what the truth ranks by) are required;
-``test_accuracy`` (default: ``accuracy``) and ``seed`` (default 0) are optional, others are ignored.
+``test_accuracy`` (default: ``accuracy``), ``seed`` (default 0) and ``seconds`` (training time, for the
+cost tables; default 0) are optional, others are ignored.
 Accuracies are fractions in [0, 1], or percentages when any of them is above 1.
 """
 
@@ -41,7 +42,7 @@ def read_csv(path: Path, space: SearchSpace, dataset: str, *, epochs: int,
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise DataError(f"{path.name} has no column {', '.join(missing)} (found: {', '.join(sorted(header))})",
-                        "write a header row: arch,accuracy[,test_accuracy][,seed]")
+                        "write a header row: arch,accuracy[,test_accuracy][,seed][,seconds]")
     values = []
     for line, row in enumerate(rows, 2):
         acc = _number(row["accuracy"], "accuracy", line, path)
@@ -50,11 +51,11 @@ def read_csv(path: Path, space: SearchSpace, dataset: str, *, epochs: int,
         if not row["arch"] or not seed.is_integer():
             raise DataError(f"{path.name} line {line}: " + ("no arch" if not row["arch"] else f"seed {seed}"),
                             "give every row an arch id and, if any, an integer seed")
-        values.append((row["arch"].strip(), int(seed), acc, test))
-    scale = 100.0 if any(max(acc, test) > 1 for _, _, acc, test in values) else 1.0
-    runs = []
-    for arch, seed, acc, test in values:
-        runs.append(PublishedRun(space.parse(arch).id, seed, acc / scale, test / scale))
+        seconds = _number(row["seconds"], "seconds", line, path) if row.get("seconds") else 0.0
+        values.append((row["arch"].strip(), int(seed), acc, test, seconds))
+    scale = 100.0 if any(max(acc, test) > 1 for _, _, acc, test, _ in values) else 1.0
+    runs = [PublishedRun(space.parse(arch).id, seed, acc / scale, test / scale, seconds=seconds)
+            for arch, seed, acc, test, seconds in values]
     name = source or path.stem
     settings = {"source": name, "layout": "csv", "file": path.name, "sha256": hashlib.sha256(raw).hexdigest(),
                 "epochs": epochs, "units": "percent" if scale == 100 else "fraction"}
