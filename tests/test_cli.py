@@ -44,6 +44,19 @@ def test_every_local_executor_stores_the_same_results(home, capsys):
         assert val == pytest.approx(runs[0][candidate][0], abs=0.01)
 
 
+def test_search_keeps_one_candidate_per_isomorphism_class_with_unique(home, capsys):
+    from search_spaces import get_space
+
+    space = get_space("nb201")
+    argv = ["search", "--proxy", "random_digits_ipc5", "--space", "nb201", "--unique", "--sample", "3",
+            "--epochs", "1", "--device", "cpu", "--json"]
+    assert main(argv) == 0
+    ids = [r["candidate"] for r in json.loads(capsys.readouterr().out)["results"]]
+    representatives = {c.id for c in space.candidates(unique=True)}
+    assert len(ids) == 3 and set(ids) <= representatives  # 3 random cells all would be: about 7% odds
+    assert len({space.canonical(space.parse(i)) for i in ids}) == 3
+
+
 def test_truth_trains_on_the_full_split(home, capsys):
     assert main(["truth", "--dataset", "digits", "--arch", "d1_w32_relu_none_avgpool", "--epochs", "1",
                  "--seeds", "2", "--json"]) == 0

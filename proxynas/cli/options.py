@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from proxynas import paths
 from proxynas.engine import Protocol
 from proxynas.engine.executors import ExecutorOptions, list_executors
 from proxynas.errors import ProxynasError
+from proxynas.spaces import Candidate, Choice, SearchSpace
 from proxynas.store import ResultsStore
 
 
@@ -45,6 +45,8 @@ def add_training_options(p: argparse.ArgumentParser, epochs: int) -> None:
     p.add_argument("--sample-seed", type=int, default=0)
     p.add_argument("--where", action="append", default=[], metavar="DIM=V[,V]",
                    help="keep candidates with these values, e.g. --where depth=3 --where act=relu,sigmoid")
+    p.add_argument("--unique", action="store_true",
+                   help="one candidate of each isomorphism class (nb201: 6,466 of 15,625 cells)")
     p.add_argument("--arch", action="append", default=[], metavar="ID", help="train this candidate (repeatable)")
     p.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default: {epochs})")
     p.add_argument("--batch-size", type=int, default=256)
@@ -57,8 +59,8 @@ def add_training_options(p: argparse.ArgumentParser, epochs: int) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable results")
 
 
-def parse_where(items: list[str], space: Any) -> dict[str, list[Any]]:
-    filters: dict[str, list[Any]] = {}
+def parse_where(items: list[str], space: SearchSpace) -> dict[str, list[Choice]]:
+    filters: dict[str, list[Choice]] = {}
     for item in items:
         dim, sep, values = item.partition("=")
         if not sep or not values:
@@ -76,15 +78,15 @@ def parse_where(items: list[str], space: Any) -> dict[str, list[Any]]:
     return filters
 
 
-def select_candidates(args: argparse.Namespace, space: Any) -> list[Any]:
+def select_candidates(args: argparse.Namespace, space: SearchSpace) -> list[Candidate]:
     if args.arch:
         return [space.parse(a) for a in args.arch]
     filters = parse_where(args.where, space)
     if args.sample is not None:
         if args.sample < 1:
             raise ProxynasError(f"--sample must be at least 1, got {args.sample}", "pass --sample 1 or more")
-        return space.sample(args.sample, args.sample_seed, **filters)
-    return space.candidates(**filters)
+        return space.sample(args.sample, args.sample_seed, unique=args.unique, **filters)
+    return space.candidates(unique=args.unique, **filters)
 
 
 def protocol_from(args: argparse.Namespace) -> Protocol:

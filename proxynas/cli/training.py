@@ -69,9 +69,10 @@ def print_ranking(ranked: list[Ranked], top: int, *, header: str) -> None:
     done = [r for r in ranked if r.status == "done"]
     failed = [r for r in ranked if r.status != "done"]
     print(header)
-    print(f"{'rank':>4}  {'candidate':<36} {'val acc':>8} {'test acc':>8} {'seeds':>5} {'seconds':>8}")
+    width = max([36, *(len(r.candidate) for r in done[:top])])
+    print(f"{'rank':>4}  {'candidate':<{width}} {'val acc':>8} {'test acc':>8} {'seeds':>5} {'seconds':>8}")
     for i, r in enumerate(done[:top], 1):
-        print(f"{i:>4}  {r.candidate:<36} {100 * r.val_acc:>7.2f}% {100 * r.test_acc:>7.2f}% "
+        print(f"{i:>4}  {r.candidate:<{width}} {100 * r.val_acc:>7.2f}% {100 * r.test_acc:>7.2f}% "
               f"{r.seeds:>5} {r.seconds:>8.1f}")
     if len(done) > top:
         print(f"      ... {len(done) - top} more (--top N shows more)")
