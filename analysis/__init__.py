@@ -24,6 +24,6 @@ the pure functions behind them: :mod:`analysis.metrics`.
 
 from analysis.report import write_report
 from analysis.scores import METRICS, Score
-from analysis.study import Comparison, Cost, Study, compare
+from analysis.study import Comparison, Cost, Study, compare, compare_sides
 
-__all__ = ["METRICS", "Comparison", "Cost", "Score", "Study", "compare", "write_report"]
+__all__ = ["METRICS", "Comparison", "Cost", "Score", "Study", "compare", "compare_sides", "write_report"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from analysis import plots
+from analysis.paper import PaperTable, caption, paper_cells
 from analysis.scores import METRICS, TOP_FRACTION, Metric
 from analysis.study import Comparison, Study
 from analysis.tables import COST_HEADER, OVERVIEW_HEADER, cost_rows, overview_rows
@@ -104,7 +105,17 @@ def _png(fig: Figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def render_html(study: Study) -> str:
+def paper_html(table: PaperTable | None) -> str:
+    """The papers' table (one row per proxy and baseline, the whole training set last), if there is one."""
+    if table is None:
+        return ""
+    header, rows, notes = paper_cells(table)
+    notes_html = "".join(f"<li>n/a: {html.escape(n)}</li>" for n in notes)
+    return (f"<h2>The papers' table</h2><p class=\"note\">{html.escape(caption(table))}.</p>"
+            f"{_table(header, rows)}" + (f"<ul class=\"note\">{notes_html}</ul>" if notes else ""))
+
+
+def render_html(study: Study, table: PaperTable | None = None) -> str:
     truth = study.truth
     settings = ", ".join(f"{k} {v}" for k, v in sorted(truth.settings.items())) or "unknown"
     figures = "".join(
@@ -125,6 +136,7 @@ def render_html(study: Study) -> str:
 Candidates are ranked by mean validation accuracy over seeds.</p>
 <p>Noise ceiling: {html.escape(study.ceiling_note)}.</p>
 {overview_html(study)}
+{paper_html(table)}
 <h2>Metrics</h2>
 <p class="note">Best proxy or baseline per metric in bold.</p>
 {metrics_html(study)}
@@ -140,9 +152,9 @@ compared candidates, beside what the ground truth spent on the same candidates.<
 """
 
 
-def write_report(study: Study, path: str | Path) -> Path:
-    """Write the study's HTML page to ``path`` and return it."""
+def write_report(study: Study, path: str | Path, *, table: PaperTable | None = None) -> Path:
+    """Write the study's HTML page to ``path`` and return it; ``table`` adds the papers' table."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(study), encoding="utf-8")
+    path.write_text(render_html(study, table), encoding="utf-8")
     return path

@@ -140,16 +140,25 @@ def compare(store: ResultsStore, *, dataset: str, proxies: Sequence[str] = (), b
     """
     if not proxies and not baselines:
         raise ProxynasError("nothing to compare with the ground truth", "name a --proxy or a --baseline")
-    search_space = get_space(space)
     truth = select_truth(store, space, dataset, truth_epochs)
-    comparisons = []
+    sides: list[tuple[Side, float | None]] = []
     for name in proxies:
         side = select_proxy(store, space, name, dataset, proxy_epochs)
-        comparisons.append(_compare_side(side, truth, _condense_seconds(proxy_store, name),
-                                         seed=seed, resamples=resamples))
+        sides.append((side, _condense_seconds(proxy_store, name)))
     for spec in baselines:
-        side = resolve_baseline(spec, store, space, dataset, truth)
-        comparisons.append(_compare_side(side, truth, None, seed=seed, resamples=resamples))
+        sides.append((resolve_baseline(spec, store, space, dataset, truth), None))
+    return compare_sides(truth, sides, space=space, dataset=dataset, seed=seed, resamples=resamples)
+
+
+def compare_sides(truth: Side, sides: Sequence[tuple[Side, float | None]], *, space: str, dataset: str,
+                  seed: int = 0, resamples: int = 1000) -> Study:
+    """Line each side (with its condensing seconds, or None) up against ``truth`` and score the rankings.
+
+    :func:`compare` picks the sides from the store by name; a study builds them from its exact plans.
+    """
+    search_space = get_space(space)
+    comparisons = [_compare_side(side, truth, condense_seconds, seed=seed, resamples=resamples)
+                   for side, condense_seconds in sides]
     ceiling, note = noise_ceiling(truth, space, dataset, seed=seed, resamples=resamples)
     ids = set(truth.candidates()).union(*(c.candidates for c in comparisons))
     configs = {c: dict(search_space.parse(c).config) for c in sorted(ids)}

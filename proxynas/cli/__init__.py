@@ -19,7 +19,7 @@ DESCRIPTION = ("Rank neural architectures by training them on condensed proxy da
 
 # Modules of proxynas.cli, in the order ``--help`` lists them; each has ``add_parser(subparsers)``
 # setting ``run=`` on its parser.
-COMMANDS = ("demo", "condense", "proxies", "search", "truth", "evaluate", "correlate", "report", "nni",
+COMMANDS = ("demo", "study", "condense", "proxies", "search", "truth", "evaluate", "correlate", "report", "nni",
             "data", "space")
 # Two-word commands whose second word has a module of its own: ``proxynas truth import ...``.
 NESTED = {("truth", "import"): "truth_import"}
@@ -58,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except ProxynasError as err:
         print(f"proxynas: error: {err}", file=sys.stderr)
+        return 2
+    except PermissionError as err:  # a write the specific checks (proxynas.paths) did not foresee
+        print(f"proxynas: error: cannot write {err.filename or 'a file'}: {err.strerror} (point PROXYNAS_HOME, "
+              "--data-root or --out at a folder you can write)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("proxynas: interrupted; every finished result is saved, rerun the command to resume",

@@ -1,20 +1,28 @@
-"""``proxynas condense METHOD``: make a proxy training set and put it in the proxy store."""
+"""``proxynas condense METHOD``: make a proxy training set and put it in the proxy store.
+
+A proxy of that name already in the store is reused only when its card names the asked settings. More
+iterations of a synthetic run continue from its kept checkpoint; any other difference is an error that
+names it and the flag that makes the proxy again (``--fresh``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from condensed import get_method, list_methods
 from condensed.make import make_proxy
-from proxynas.cli.options import add_data_options
+from condensed.reuse import checkpoint_path, forget, judge
+from proxynas.cli.options import add_data_options, open_results
 from proxynas.cli.progress import bar
 from proxynas.cli.resolve import proxy_store
 from proxynas.datasets import load_dataset
 from proxynas.engine import resolve_device
 from proxynas.errors import ProxynasError
 from proxynas.proxies import ProxyName
+from proxynas.proxies.store import read_header
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--iterations", type=int, help="optimisation steps (synthetic methods)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a method setting")
-    p.add_argument("--force", action="store_true", help="make it again even if the store has it")
+    p.add_argument("--fresh", action="store_true",
+                   help="make it again from the start, replacing a stored proxy of that name")
+    p.add_argument("--force", action="store_true", dest="fresh", help=argparse.SUPPRESS)  # the old name
     add_data_options(p)
     p.set_defaults(run=run)
 
@@ -56,17 +66,45 @@ def run(args: argparse.Namespace) -> int:
     store = proxy_store()
     splits = load_dataset(args.dataset, args.data_root)
     name = str(ProxyName(method.name, splits.name, args.ipc))
-    if name in store and not args.force:
-        print(f"{name} is already in the store ({store.path(name)}); --force makes it again")
-        return 0
+    seconds_before = 0.0
+    if args.fresh:
+        forget(store.root, store.path(name), name)
+    elif name in store:
+        card, _ = read_header(store.path(name))
+        verdict = judge(card, method.name, args.seed, overrides, checkpoint=checkpoint_path(store.root, name))
+        if verdict.kind == "same":
+            print(f"{name} is already in the store with these settings ({store.path(name)}); "
+                  "--fresh makes it again")
+            return 0
+        if verdict.kind == "imported":
+            raise ProxynasError(f"{name} in the store was imported ({card.settings.get('file', 'a file')}), "
+                                f"not made by proxynas {method.name}",
+                                "--fresh replaces it with one made here, or import under another name")
+        if verdict.kind == "differs":
+            raise ProxynasError(f"{name} in the store was made with other settings: {verdict.text()}",
+                                "add --fresh to make it again with the asked settings (it replaces the stored one)")
+        print(f"{name} in the store ran {verdict.done_iterations} iterations; continuing the same run from its "
+              f"checkpoint to {overrides['iterations']}", file=sys.stderr)
+        seconds_before = card.seconds
     with bar(total=1, desc=f"condense {method.name}") as progress:
         def report(done: int, total: int) -> None:
             progress.total = total
             progress.update(done - progress.n)
 
         proxy = make_proxy(store, method.name, splits, args.ipc, seed=args.seed, device=device,
-                           progress=report, **overrides)
+                           progress=report, seconds_before=seconds_before, **overrides)
     card = proxy.card
     print(f"{name}: {len(proxy.data)} images {card.shape} of {card.num_classes} classes, "
           f"made in {card.seconds:.1f} s -> {store.path(name)}")
+    _note_old_results(name, card.created)
     return 0
+
+
+def _note_old_results(name: str, created: float) -> None:
+    """Search results trained on an earlier set of this name are out of date: say how to retrain them."""
+    with open_results() as results:
+        old = [r for r in results.rows(trainset=name) if r.finished_at < created]
+    if old:
+        print(f"note: {len(old)} search results in the store were trained on the earlier {name}; "
+              f"`proxynas search --proxy {name} --fresh` retrains them (`proxynas study run` does it by itself)",
+              file=sys.stderr)

@@ -56,14 +56,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from analysis import tables
 
+    csv_path = paths.output_file(args.csv, "pass --csv with a file in a folder you can write") if args.csv else None
+    plots_dir = paths.output_dir(args.plots, "pass --plots with a folder you can write") if args.plots else None
     study = study_from(args)
     written = []
-    if args.csv:
-        written.append(tables.write_csv(study, args.csv))
-    if args.plots:
+    if csv_path is not None:
+        written.append(tables.write_csv(study, csv_path))
+    if plots_dir is not None:
         from analysis import plots
 
-        written += plots.save_all(study, args.plots)
+        written += plots.save_all(study, plots_dir)
     if args.json:
         print(json.dumps(tables.to_json(study), indent=2))
     else:

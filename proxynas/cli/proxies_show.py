@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from proxynas import paths
 from proxynas.cli.resolve import proxy_store
 from proxynas.datasets import dataset_info
 from proxynas.errors import ProxynasError
@@ -26,7 +27,7 @@ def run_show(args: argparse.Namespace) -> int:
                             "pass --per-class 1 or more")
     proxy = proxy_store().load(args.name)
     info = dataset_info(proxy.card.dataset)
-    out = args.out or Path(f"{proxy.name}.png")
+    out = paths.output_file(args.out or Path(f"{proxy.name}.png"))
     title = f"{proxy.name}: {len(proxy.data)} images, {proxy.card.method} on {info.name}"
     path = write_grid(proxy.data, out, mean=info.mean, std=info.std, classes=info.classes,
                       per_class=args.per_class, title=title)

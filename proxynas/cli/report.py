@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from proxynas import paths
 from proxynas.cli.correlate import add_study_options, study_from
 
 
@@ -20,6 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from analysis import write_report
 
-    path = write_report(study_from(args), args.out)
+    out = paths.output_file(args.out)
+    path = write_report(study_from(args), out)
     print(f"wrote {path}")
     return 0

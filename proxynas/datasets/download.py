@@ -9,7 +9,7 @@ from types import ModuleType
 from proxynas.datasets.digits import DIGITS_FILE
 from proxynas.datasets.registry import dataset_info
 from proxynas.errors import DataError, ProxynasError
-from proxynas.paths import data_root
+from proxynas.paths import writable_data_root
 
 # torchvision dataset class per proxynas name, and the folder its files land in (relative to the root).
 TORCHVISION = {
@@ -45,7 +45,7 @@ def download(name: str, root: str | os.PathLike[str] | None = None) -> Path:
     if name == "digits":
         return DIGITS_FILE
     datasets = import_torchvision(name)
-    path = data_root(root)
+    path = writable_data_root(root)
     cls_name, folder = TORCHVISION[name]
     cls = getattr(datasets, cls_name)
     try:

@@ -1,0 +1,124 @@
+"""Run a study's missing steps in dependency order, reporting overall and per-step progress.
+
+Every trained candidate is committed as it finishes (``runs.train_into_store``) and a synthetic proxy
+checkpoints as it learns, so a run killed at any point loses at most the stack (or the checkpoint
+interval) in flight: the next run starts where this one stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from condensed.make import make_proxy
+from condensed.reuse import forget
+from proxynas.datasets import DatasetSplits
+from proxynas.engine import resolve_device
+from proxynas.engine.executors import ExecutorOptions
+from proxynas.errors import ProxynasError
+from proxynas.proxies import ProxyStore
+from proxynas.runs import TrainingData, train_into_store
+from proxynas.store import ResultsStore
+from proxynas.study.state import ProxyState, condense_command, proxy_state, train_state
+from proxynas.study.status import study_status
+from proxynas.study.steps import StudySteps, TrainStep
+
+log = logging.getLogger(__name__)
+
+
+class Reporter(Protocol):
+    """What a run tells its caller (the CLI draws bars from it)."""
+
+    def begin(self, total_jobs: int, steps: int) -> None: ...
+    def step(self, index: int, title: str, detail: str, total: int, done: int, unit: str) -> None: ...
+    def advance(self, done: int, total: int | None = None, jobs: int = 0) -> None: ...  # units done; jobs trained
+    def end_step(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    executor: ExecutorOptions
+    max_models: int | None = None  # models per stack (None: the engine's choice)
+    fresh: bool = False  # remake every proxy the study makes and retrain every step
+
+
+def run_study(steps: StudySteps, results: ResultsStore, proxies: ProxyStore, splits: DatasetSplits,
+              options: RunOptions, reporter: Reporter) -> None:
+    status = study_status(steps, results, proxies, splits)
+    to_make = [p for p in status.proxies if (options.fresh and not p.step.proxy.imported) or not p.ready]
+    jobs = sum(t.total if options.fresh else t.todo for t in status.training)
+    count = len(steps.condense) + len(status.training)
+    reporter.begin(jobs, count)
+    index = 0
+    for state in status.proxies:
+        index += 1
+        if state in to_make:
+            _condense(state, steps, proxies, splits, options, reporter, index)
+        else:
+            reporter.step(index, state.step.label, "in the store", 1, 1, "proxy")
+            reporter.end_step()
+    fingerprint = splits.train.fingerprint()
+    for step in steps.training():
+        index += 1
+        created = None
+        data = TrainingData(splits.train, splits.val, splits.test)
+        if step.proxy is not None:
+            proxy = proxy_state(next(c for c in steps.condense if c.name == step.proxy), steps.spec.dataset,
+                                proxies, fingerprint)
+            created = proxy.created
+            data = TrainingData(proxies.load(step.proxy).data, splits.val, splits.test)
+        _train(step, results, data, created, options, reporter, index)
+
+
+def _condense(state: ProxyState, steps: StudySteps, proxies: ProxyStore, splits: DatasetSplits,
+              options: RunOptions, reporter: Reporter, index: int) -> None:
+    step, dataset = state.step, steps.spec.dataset
+    if state.status == "no import":
+        raise ProxynasError(f"proxy {step.name} is not in the store", state.note)
+    if step.proxy.imported:
+        raise ProxynasError(f"the imported proxy {step.name} does not fit the study: {state.note}",
+                            f"import a set of {dataset} under that name")
+    seconds_before = 0.0
+    if options.fresh or state.status == "differs":
+        if not options.fresh:
+            path = steps.spec.path or "FILE"
+            raise ProxynasError(f"proxy {step.name} in the store does not match the study: {state.note}",
+                                f"make it again with `{condense_command(step, dataset)}` (its search results "
+                                f"are then retrained), or rerun with `proxynas study run {path} --fresh`")
+        forget(proxies.root, proxies.path(step.name), step.name)
+    elif state.status == "continue":
+        seconds_before = state.seconds or 0.0
+    method, ipc = step.proxy.method, step.proxy.ipc
+    assert method is not None and ipc is not None
+    reporter.step(index, step.label, state.note or "making it", 1, 0, "it")
+    make_proxy(proxies, method, splits, ipc, seed=step.proxy.seed, device=resolve_device(options.executor.device),
+               progress=lambda done, total: reporter.advance(done, total), seconds_before=seconds_before,
+               **step.proxy.settings)
+    reporter.end_step()
+
+
+def _train(step: TrainStep, results: ResultsStore, data: TrainingData, created: float | None,
+           options: RunOptions, reporter: Reporter, index: int) -> None:
+    plan = step.plan
+    state = train_state(step, results, len(data.train), created)
+    if state.stale and not options.fresh:
+        log.info("%s: %d results were trained on an earlier %s; retraining them", step.title,
+                 len(state.stale), step.proxy)
+        results.delete(plan.space.name, plan.trainset, plan.key(), [(r.candidate, r.seed) for r in state.stale])
+    total = state.total
+    done = 0 if options.fresh else state.done
+    detail = (f"{len(plan.candidates)} candidates x {plan.seeds} seed(s) x {plan.protocol.epochs} epochs "
+              f"on {len(data.train):,} images")
+    if state.stale and not options.fresh:
+        detail += f"; {len(state.stale)} trained on an earlier {step.proxy} are retrained"
+    reporter.step(index, step.title, detail, total, done, "cand")
+    counter = {"done": done}
+
+    def outcome(_: object) -> None:
+        counter["done"] += 1
+        reporter.advance(counter["done"], jobs=1)
+
+    train_into_store(plan, results, data, executor=options.executor, max_models=options.max_models,
+                     fresh=options.fresh, on_outcome=outcome)
+    reporter.end_step()

@@ -1,0 +1,55 @@
+"""A finished study's analysis: its exact plans' rows lined up against the ground truth, and the table.
+
+The sides are built from the study's own plans (its candidates, protocols and seeds), not picked from
+the store by name, so results of other studies sharing the store never leak in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from proxynas.errors import ProxynasError
+from proxynas.proxies import ProxyStore
+from proxynas.runs import plan_rows
+from proxynas.store import ResultsStore
+from proxynas.study.status import StudyStatus
+from proxynas.study.steps import TrainStep
+
+
+@dataclass(frozen=True)
+class StudyResults:
+    study: Any  # analysis.Study: metrics with intervals, for the report and plots
+    table: Any  # analysis.paper.PaperTable: the paper's table
+
+
+def _side(step: TrainStep, results: ResultsStore) -> Any:
+    from analysis.sides import Side
+
+    plan = step.plan
+    kind = {"search": "proxy", "truth": "truth", "baseline": "baseline"}[step.kind]
+    return Side(step.label, kind, plan.trainset, plan.key(), plan.protocol.epochs, plan.protocol.settings(),
+                tuple(plan_rows(results, plan)))
+
+
+def analyse(status: StudyStatus, results: ResultsStore, proxies: ProxyStore) -> StudyResults:
+    """The study's metrics and table; an error naming the missing steps when it is not complete."""
+    from analysis import compare_sides
+    from analysis.paper import paper_table
+
+    missing = status.missing()
+    if missing:
+        path = status.steps.spec.path or status.steps.spec.name
+        raise ProxynasError(f"the study is not complete: {len(missing)} step(s) missing ({'; '.join(missing)})",
+                            f"run `proxynas study run {path}` first")
+    steps, spec = status.steps, status.steps.spec
+    seconds = {p.step.name: p.seconds for p in status.proxies}
+    storage: dict[str, int | None] = {p.step.name: p.storage for p in status.proxies}
+    sides = [(_side(s, results), seconds.get(s.label)) for s in steps.search]
+    sides += [(_side(s, results), None) for s in steps.baselines]
+    storage.update({s.label: status.train_images for s in steps.baselines})
+    study = compare_sides(_side(steps.truth, results), sides, space=steps.space.name, dataset=spec.dataset,
+                          seed=spec.metrics.bootstrap_seed, resamples=spec.metrics.resamples)
+    table = paper_table(study, top_k=spec.metrics.top_k, top_fraction=spec.metrics.top_fraction, storage=storage,
+                        whole_images=status.train_images)
+    return StudyResults(study, table)

@@ -1,0 +1,84 @@
+"""A study as steps in dependency order: condense each proxy, search on each, the ground truth, the
+baselines, then the analysis. Building the steps reads no store; :mod:`proxynas.study.state` says which
+ones the stores already hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from proxynas.runs import Plan
+from proxynas.store import truth_trainset
+from proxynas.study.baselines import baseline_training
+from proxynas.study.spec import ProxySpec, StudySpec, TrainingSpec
+
+
+@dataclass(frozen=True)
+class CondenseStep:
+    proxy: ProxySpec
+    name: str  # the proxy store's name
+
+    @property
+    def label(self) -> str:
+        verb = "import" if self.proxy.imported else "condense"
+        return f"{verb} {self.name}"
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    """Train the study's candidates on one training set: a proxy (search), or the whole set (truth, baseline)."""
+
+    kind: str  # 'search', 'truth' or 'baseline'
+    label: str  # how tables call what it ranks: the proxy name, 'truth', 'early_stopping:10'
+    plan: Plan
+    proxy: str | None = None  # the proxy trained on (search steps)
+
+    @property
+    def title(self) -> str:
+        return {"search": f"search on {self.label}", "truth": f"ground truth on {self.plan.trainset}",
+                "baseline": f"baseline {self.label}"}[self.kind]
+
+
+@dataclass(frozen=True)
+class StudySteps:
+    spec: StudySpec
+    space: Any  # search_spaces.SearchSpace
+    candidates: tuple[Any, ...]  # search_spaces.Candidate, in a fixed order
+    condense: tuple[CondenseStep, ...]
+    search: tuple[TrainStep, ...]
+    truth: TrainStep
+    baselines: tuple[TrainStep, ...]
+
+    def training(self) -> tuple[TrainStep, ...]:
+        """The training steps in the order they run: search, truth, baselines."""
+        return (*self.search, self.truth, *self.baselines)
+
+
+def candidates_of(spec: StudySpec) -> tuple[Any, Any]:
+    """The search space and the study's candidates (explicit ids, else a sample of the filtered grid)."""
+    from search_spaces import get_space
+
+    space = get_space(spec.space.name)
+    if spec.space.archs:
+        return space, tuple(space.parse(a) for a in spec.space.archs)
+    filters = {dim: list(values) for dim, values in spec.space.where.items()}
+    if spec.space.sample is not None:
+        return space, tuple(space.sample(spec.space.sample, spec.space.sample_seed, **filters))
+    return space, tuple(space.candidates(**filters))
+
+
+def _plan(space: Any, candidates: tuple[Any, ...], training: TrainingSpec, trainset: str, dataset: str) -> Plan:
+    return Plan(space, candidates, training.protocol, training.seeds, trainset, dataset)
+
+
+def build_steps(spec: StudySpec) -> StudySteps:
+    space, candidates = candidates_of(spec)
+    condense = tuple(CondenseStep(p, p.name(spec.dataset)) for p in spec.proxies)
+    search = tuple(TrainStep("search", c.name, _plan(space, candidates, spec.search, c.name, spec.dataset), c.name)
+                   for c in condense)
+    full = truth_trainset(spec.dataset)
+    truth = TrainStep("truth", "truth", _plan(space, candidates, spec.truth, full, spec.dataset))
+    baselines = tuple(TrainStep("baseline", b, _plan(space, candidates, baseline_training(b, spec.truth), full,
+                                                     spec.dataset)) for b in spec.baselines)
+    return StudySteps(spec, space, candidates, condense, search, truth, baselines)
