@@ -104,7 +104,8 @@ def test_make_proxy_stores_images_and_card(home, digits):
     assert (card.method, card.dataset, card.ipc, card.seed, card.shape) == ("dm", "digits", 2, 3, (1, 8, 8))
     assert card.settings["kind"] == "synthetic" and card.settings["iterations"] == 4
     assert card.settings["lr_img"] == 1.0 and card.settings["net"] == SMALL_NET
-    assert not list(store.root.glob(".*.ckpt*"))  # the checkpoint is gone once the proxy is saved
+    # the run's last state stays, so that asking more iterations later continues it (condensed.reuse)
+    assert [p.name for p in store.root.glob(".*.ckpt*")] == [".dm_digits_ipc2.ckpt"]
     start = digits.train.images[digits.train.labels == 0]
     assert not any(torch.equal(proxy.data.images[0], image) for image in start)  # it learned
 

@@ -44,8 +44,8 @@ def download(name: str, root: str | os.PathLike[str] | None = None) -> Path:
     dataset_info(name)  # unknown names: UnknownNameError with the closest match
     if name == "digits":
         return DIGITS_FILE
+    path = writable_data_root(root)  # an unwritable root fails before anything is fetched
     datasets = import_torchvision(name)
-    path = writable_data_root(root)
     cls_name, folder = TORCHVISION[name]
     cls = getattr(datasets, cls_name)
     try:

@@ -23,6 +23,11 @@ def dotted(path: KeyPath) -> str:
     return out
 
 
+def _where(path: KeyPath) -> str:
+    """``[search]``, ``proxies[2]`` or ``[space.where]``: how a message names a table."""
+    return dotted(path) if isinstance(path[-1], int) else f"[{dotted(path)}]"
+
+
 @dataclass(frozen=True)
 class Reader:
     text: str
@@ -35,10 +40,10 @@ class Reader:
     def error(self, path: KeyPath, problem: str, fix: str | None = None) -> ProxynasError:
         return ProxynasError(f"{self.where(path)}: {problem}", fix)
 
-    def unknown(self, path: KeyPath, kind: str, name: str, valid: Iterable[str]) -> ProxynasError:
+    def unknown(self, path: KeyPath, kind: str, name: str, valid: Iterable[str], context: str = "") -> ProxynasError:
         """An unknown name, with the closest valid one (difflib, as every registry error has)."""
         err = UnknownNameError(kind, name, valid)
-        return self.error(path, err.problem, err.fix)
+        return self.error(path, err.problem + context, err.fix)
 
     def located(self, path: KeyPath, err: ProxynasError) -> ProxynasError:
         """``err`` (raised by a registry or a settings class) with the line of ``path`` in front."""
@@ -49,14 +54,15 @@ class Reader:
         keys = list(keys)
         if not isinstance(data, Mapping):
             raise self.error(path, f"{dotted(path)} must be a table, not {type(data).__name__}",
-                             f"write it as [{dotted(path)}] with key = value lines")
+                             f"write it as [{dotted(path)}] with key = value lines, or {{ key = value }}")
         for key in data:
             if key not in keys:
-                where = f"[{dotted(path)}]" if path else "the top level"
-                raise self.unknown([*path, key], f"key in {where}", key, keys)
+                if not path:
+                    raise self.unknown([key], "section", key, keys)
+                raise self.unknown([*path, key], "key", key, keys, f" in {_where(path)}")
         for key in required:
             if key not in data:
-                raise self.error(path, f"[{dotted(path)}] needs '{key}'", f"add {key} = ...")
+                raise self.error(path, f"{_where(path)} needs '{key}'", f"add {key} = ...")
         return dict(data)
 
     def integer(self, value: Any, path: KeyPath, minimum: int | None = None) -> int:

@@ -182,7 +182,7 @@ def _proxy(reader: Reader, data: Any, index: int, dataset: str) -> ProxySpec:
     ipc = reader.integer(table["ipc"], [*base, "ipc"], 1)
     seed = reader.integer(table.get("seed", 0), [*base, "seed"], 0)
     known = {f.name: f for f in fields(method.settings_type)}
-    settings = reader.table(table.get("settings", {}), [*base, "settings"], list(known))
+    settings = _settings_table(reader, table.get("settings", {}), [*base, "settings"], method.name, list(known))
     for key, value in settings.items():
         _check_setting(reader, [*base, "settings", key], known[key].default, value)
     try:
@@ -191,6 +191,14 @@ def _proxy(reader: Reader, data: Any, index: int, dataset: str) -> ProxySpec:
         problem = err if isinstance(err, ProxynasError) else ProxynasError(str(err), "check the values' types")
         raise reader.located([*base, "settings"], problem) from None
     return ProxySpec(method.name, ipc, seed, settings)
+
+
+def _settings_table(reader: Reader, data: Any, path: KeyPath, method: str, known: list[str]) -> dict:
+    if isinstance(data, dict):
+        for key in data:
+            if key not in known:
+                raise reader.unknown([*path, key], f"setting of {method}", key, known)
+    return reader.table(data, path, known)
 
 
 def _check_setting(reader: Reader, path: KeyPath, default: Any, value: Any) -> None:
