@@ -38,7 +38,10 @@ def load_splits(steps: StudySteps, data_root: str | None) -> tuple[DatasetSplits
     try:
         return load_dataset(steps.spec.dataset, data_root), None
     except DataError as err:
-        return None, str(err)
+        problem = err.problem.split("; expected")[0]  # the files it lists are in the run's error
+        if len(problem) > 160:
+            problem = problem[:157] + "..."
+        return None, f"{problem} ({err.fix})" if err.fix else problem
 
 
 def study_status(steps: StudySteps, results: ResultsStore, proxies: ProxyStore,
