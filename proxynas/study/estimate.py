@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -20,6 +20,9 @@ from proxynas.datasets import dataset_info
 from proxynas.datasets.base import TensorSet
 from proxynas.engine import Job, Protocol, default_stack_size, describe, resolve_device, run_jobs
 from proxynas.store import ResultsStore
+
+if TYPE_CHECKING:
+    from search_spaces import Candidate, SearchSpace
 
 MEASURE_CANDIDATES = 6
 MEASURE_EPOCHS = (1, 3)  # the difference of the two runs leaves out building and scoring the models
@@ -52,7 +55,7 @@ def stored_throughput(store: ResultsStore, space: str, dataset: str, device: str
     return Throughput(seconds / units, f"{count} stored results on this device ({device})")
 
 
-def _timed(space: Any, candidates: Sequence[Any], train: TensorSet, score: TensorSet, epochs: int,
+def _timed(space: SearchSpace, candidates: Sequence[Candidate], train: TensorSet, score: TensorSet, epochs: int,
            protocol: Protocol) -> float:
     short = Protocol(epochs=epochs, batch_size=protocol.batch_size, lr=protocol.lr, augment="none")
     stack = default_stack_size(train.device)
@@ -62,7 +65,7 @@ def _timed(space: Any, candidates: Sequence[Any], train: TensorSet, score: Tenso
     return time.perf_counter() - start
 
 
-def measure_throughput(space: Any, candidates: Sequence[Any], dataset: str, device_name: str | None,
+def measure_throughput(space: SearchSpace, candidates: Sequence[Candidate], dataset: str, device_name: str | None,
                        protocol: Protocol) -> Throughput:
     """Train a few of ``candidates`` on random images shaped like ``dataset``'s for 1 and for 3 epochs and
     time the difference: 2 epochs without the fixed cost of building and scoring the models. A first

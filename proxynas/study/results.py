@@ -7,7 +7,7 @@ the store by name, so results of other studies sharing the store never leak in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from proxynas.errors import ProxynasError
 from proxynas.proxies import ProxyStore
@@ -16,14 +16,19 @@ from proxynas.store import ResultsStore
 from proxynas.study.status import StudyStatus
 from proxynas.study.steps import TrainStep
 
+if TYPE_CHECKING:
+    from analysis import Study
+    from analysis.paper import PaperTable
+    from analysis.sides import Side
+
 
 @dataclass(frozen=True)
 class StudyResults:
-    study: Any  # analysis.Study: metrics with intervals, for the report and plots
-    table: Any  # analysis.paper.PaperTable: the paper's table
+    study: Study  # metrics with intervals, for the report and plots
+    table: PaperTable  # the papers' table
 
 
-def _side(step: TrainStep, results: ResultsStore) -> Any:
+def _side(step: TrainStep, results: ResultsStore) -> Side:
     from analysis.sides import Side
 
     plan = step.plan

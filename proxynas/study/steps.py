@@ -6,12 +6,15 @@ ones the stores already hold.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from proxynas.runs import Plan
 from proxynas.store import truth_trainset
 from proxynas.study.baselines import baseline_training
 from proxynas.study.spec import ProxySpec, StudySpec, TrainingSpec
+
+if TYPE_CHECKING:
+    from search_spaces import Candidate, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,8 @@ class TrainStep:
 @dataclass(frozen=True)
 class StudySteps:
     spec: StudySpec
-    space: Any  # search_spaces.SearchSpace
-    candidates: tuple[Any, ...]  # search_spaces.Candidate, in a fixed order
+    space: SearchSpace
+    candidates: tuple[Candidate, ...]  # in a fixed order
     condense: tuple[CondenseStep, ...]
     search: tuple[TrainStep, ...]
     truth: TrainStep
@@ -55,7 +58,7 @@ class StudySteps:
         return (*self.search, self.truth, *self.baselines)
 
 
-def candidates_of(spec: StudySpec) -> tuple[Any, Any]:
+def candidates_of(spec: StudySpec) -> tuple[SearchSpace, tuple[Candidate, ...]]:
     """The search space and the study's candidates (explicit ids, else a sample of the filtered grid)."""
     from search_spaces import get_space
 
@@ -68,7 +71,8 @@ def candidates_of(spec: StudySpec) -> tuple[Any, Any]:
     return space, tuple(space.candidates(**filters))
 
 
-def _plan(space: Any, candidates: tuple[Any, ...], training: TrainingSpec, trainset: str, dataset: str) -> Plan:
+def _plan(space: SearchSpace, candidates: tuple[Candidate, ...], training: TrainingSpec, trainset: str,
+          dataset: str) -> Plan:
     return Plan(space, candidates, training.protocol, training.seeds, trainset, dataset)
 
 
