@@ -141,12 +141,13 @@ def test_a_killed_run_resumes_without_duplicates_and_gives_the_same_table(tmp_pa
     """SIGKILL while the first search trains; the rerun keeps the finished rows and trains the rest."""
     killed_home, straight_home = tmp_path / "killed", tmp_path / "straight"
     path = write_study(tmp_path, sample=6, epochs=12)
-    argv = [sys.executable, "-m", "proxynas", "study", "run", str(path), "--device", "cpu"]
+    # one model at a time: the rows arrive one by one, and every run trains each model alone (grouped
+    # stacks agree with it only to float rounding, which could reorder tied candidates)
+    argv = [sys.executable, "-m", "proxynas", "study", "run", str(path), "--device", "cpu", "--stack", "1",
+            "--workers", "1"]
     db = killed_home / "results.sqlite"
-    # one model at a time, so that the rows arrive one by one; the other runs use the engine's stacks
     env = {**os.environ, "PROXYNAS_HOME": str(killed_home)}
-    proc = subprocess.Popen([*argv, "--stack", "1", "--workers", "1"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 180
         while time.time() < deadline and _count(db) < 2:
