@@ -4,6 +4,8 @@ on a proxy made with other settings than its file names (its stale search rows a
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -55,7 +57,27 @@ def test_condense_reuses_only_the_same_settings_and_says_what_differs(home, caps
     assert main([*base, "--seed", "1", "--force"]) == 0  # the old flag still works, hidden
     assert ProxyStore(paths.proxy_dir()).load("random_digits_ipc2").card.seed == 1
     assert main([*base, "--seed", "2", "--fresh"]) == 0
-    assert ProxyStore(paths.proxy_dir()).load("random_digits_ipc2").card.seed == 2
+    store = ProxyStore(paths.proxy_dir())
+    proxy = store.load("random_digits_ipc2")
+    assert proxy.card.seed == 2
+
+    # a set imported under a name condense would make: never taken for one made here
+    card = replace(proxy.card, ipc=3, settings={"kind": "synthetic", "source": "imported", "file": "res.pt"})
+    store.save("random_digits_ipc3", proxy.data, card)
+    assert main(["condense", "random", "--dataset", "digits", "--ipc", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "random_digits_ipc3 in the store was imported (res.pt), not made by proxynas random" in err
+    assert "--fresh replaces it" in err
+
+
+def test_a_study_names_the_import_it_needs(home, tmp_path, capsys):
+    study = tmp_path / "imported.toml"
+    study.write_text(STUDY.format(out=tmp_path / "out").split("[[proxies]]")[0]
+                     + '[[proxies]]\nimported = "mtt_digits_ipc1"\n\n[search]' + STUDY.split("[search]")[1])
+    assert main(["study", "run", str(study), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "proxy mtt_digits_ipc1 is not in the store" in err
+    assert "proxynas proxies import FILE --name mtt_digits_ipc1" in err
 
 
 @pytest.mark.slow
