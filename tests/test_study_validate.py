@@ -82,7 +82,7 @@ CASES = [
     ("sample = 4\nwhere = { width = [32], depth = [1, 2] }", 'archs = ["d3_w128_relu_instancenorm_avgpol"]',
      "archs =", "unknown dc_convnet candidate 'd3_w128_relu_instancenorm_avgpol' "
      "(did you mean 'd3_w128_relu_instancenorm_avgpool'?"),
-    ("sample = 4", 'sample = 4\narchs = ["d1_w32_relu_none_none"]', "archs =", "sample and where do not apply"),
+    ("sample = 4", 'sample = 4\narchs = ["d1_w32_relu_none_none"]', "archs =", "sample, where and unique do not apply"),
     ('baselines = ["early_stopping:1"]', 'baselines = ["early_stoping:1"]', "baselines",
      "unknown baseline 'early_stoping' (did you mean 'early_stopping'?"),
     ('baselines = ["early_stopping:1"]', 'baselines = ["early_stopping:5"]', "baselines",
@@ -106,6 +106,7 @@ CASES = [
     ('method = "dm"\nipc = 1', 'method = "dm"', "[[proxies]]\nmethod = \"dm\"", "proxies[2] needs 'ipc'"),
     ('output = "out"', 'output = "out', 'output = "out', "not valid TOML"),
     ("sample = 4", "sample = true", "sample = true", "space.sample must be an integer, not True"),
+    ("sample = 4", 'sample = 4\nunique = "yes"', "unique", "space.unique must be true or false, not 'yes'"),
 ]
 
 

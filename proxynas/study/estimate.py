@@ -22,7 +22,7 @@ from proxynas.engine import Job, Protocol, default_stack_size, describe, resolve
 from proxynas.store import ResultsStore
 
 if TYPE_CHECKING:
-    from search_spaces import Candidate, SearchSpace
+    from proxynas.spaces import Candidate, SearchSpace
 
 MEASURE_CANDIDATES = 6
 MEASURE_EPOCHS = (1, 3)  # the difference of the two runs leaves out building and scoring the models

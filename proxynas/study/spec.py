@@ -23,6 +23,7 @@ class SpaceSpec:
     sample_seed: int = 0
     where: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # dimension -> values kept
     archs: tuple[str, ...] = ()  # explicit candidate ids (then sample and where are not allowed)
+    unique: bool = False  # one candidate per isomorphism class (nb201)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from proxynas.study.baselines import baseline_training
 from proxynas.study.spec import ProxySpec, StudySpec, TrainingSpec
 
 if TYPE_CHECKING:
-    from search_spaces import Candidate, SearchSpace
+    from proxynas.spaces import Candidate, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,10 @@ def candidates_of(spec: StudySpec) -> tuple[SearchSpace, tuple[Candidate, ...]]:
     if spec.space.archs:
         return space, tuple(space.parse(a) for a in spec.space.archs)
     filters = {dim: list(values) for dim, values in spec.space.where.items()}
+    unique = spec.space.unique
     if spec.space.sample is not None:
-        return space, tuple(space.sample(spec.space.sample, spec.space.sample_seed, **filters))
-    return space, tuple(space.candidates(**filters))
+        return space, tuple(space.sample(spec.space.sample, spec.space.sample_seed, unique=unique, **filters))
+    return space, tuple(space.candidates(unique=unique, **filters))
 
 
 def _plan(space: SearchSpace, candidates: tuple[Candidate, ...], training: TrainingSpec, trainset: str,

@@ -3,7 +3,7 @@
 The file is TOML (read with the standard library's ``tomllib``)::
 
     [study]      name, dataset, title, source, output, baselines = ["early_stopping:10"]
-    [space]      name, sample, sample_seed, where = { dim = [values] }, archs = [ids]
+    [space]      name, sample, sample_seed, where = { dim = [values] }, unique, archs = [ids]
     [[proxies]]  method, ipc, seed, settings = { key = value }   or   imported = "proxy_name"
     [search]     epochs, seeds, seed, augment, batch_size, lr, momentum, weight_decay, decay_at
     [truth]      the same keys as [search]: the ground-truth protocol
@@ -33,7 +33,7 @@ from proxynas.study.spec import MetricsSpec, ProxySpec, SpaceSpec, StudySpec, Tr
 
 SECTIONS = ("study", "space", "proxies", "search", "truth", "metrics")
 STUDY_KEYS = ("name", "title", "source", "dataset", "output", "baselines")
-SPACE_KEYS = ("name", "sample", "sample_seed", "where", "archs")
+SPACE_KEYS = ("name", "sample", "sample_seed", "where", "archs", "unique")
 PROXY_KEYS = ("method", "ipc", "seed", "settings", "imported")
 PROTOCOL_KEYS = ("epochs", "seeds", "seed", "augment", "batch_size", "lr", "momentum", "weight_decay", "decay_at")
 METRICS_KEYS = ("top_k", "top_fraction", "resamples", "bootstrap_seed")
@@ -128,9 +128,13 @@ def _space(reader: Reader, data: Any) -> SpaceSpec:
     name = reader.choice(table.get("name", "dc_convnet"), ["space", "name"], "search space", list_spaces())
     space = get_space(name)
     archs = reader.strings(table.get("archs", []), ["space", "archs"])
-    if archs and ("sample" in table or "where" in table):
-        raise reader.error(["space", "archs"], "space.archs names the candidates: sample and where do not apply",
-                           "keep either archs, or sample and where")
+    if archs and ({"sample", "where", "unique"} & set(table)):
+        raise reader.error(["space", "archs"], "space.archs names the candidates: sample, where and unique do "
+                           "not apply", "keep either archs, or sample, where and unique")
+    unique = table.get("unique", False)
+    if not isinstance(unique, bool):
+        raise reader.error(["space", "unique"], f"space.unique must be true or false, not {unique!r}",
+                           "write unique = true")
     ids = None
     for arch in archs:
         try:
@@ -155,7 +159,7 @@ def _space(reader: Reader, data: Any) -> SpaceSpec:
         filters[dim] = tuple(kept)
     if not archs and not space.candidates(**{d: list(v) for d, v in filters.items()}):
         raise reader.error(["space", "where"], "space.where keeps no candidate", "loosen the filters")
-    return SpaceSpec(name, sample, seed, filters, archs)
+    return SpaceSpec(name, sample, seed, filters, archs, unique)
 
 
 def _proxy(reader: Reader, data: Any, index: int, dataset: str) -> ProxySpec:
