@@ -16,11 +16,10 @@ closest valid one.
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from proxynas.datasets import list_datasets
 from proxynas.engine import Protocol
