@@ -5,7 +5,9 @@ model's batch are drawn on the CPU from that model's own generator (``draw_batch
 stack's models are joined (``Draw.cat``) and applied to the whole stack's batch at once (``apply``).
 So a model sees in a stack exactly what it sees alone, and the draws do not depend on the device.
 ``"none"`` is no augmentation (``None``); ``"dsa"`` is differentiable siamese augmentation with the
-reference strategy, without flips for datasets where a mirror image changes the meaning.
+reference strategy, without flips for datasets where a mirror image changes the meaning;
+``"crop_scale_rotate"`` is the DC reference's evaluation augmentation for MNIST (one of crop, scale or
+rotate per image, :mod:`proxynas.augment.crop_scale_rotate`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from proxynas.augment.crop_scale_rotate import CropScaleRotate, CropScaleRotateDraw, CropScaleRotateParams
 from proxynas.augment.dsa import DSA, FAMILIES, REFERENCE_STRATEGY, Draw, DSAParams
 from proxynas.datasets.registry import DatasetInfo
 from proxynas.registry import Registry
@@ -46,6 +49,11 @@ def dsa_augment(dataset_info: DatasetInfo) -> Augment | None:
     return dsa_for(dataset_info)
 
 
+@AUGMENTS.register("crop_scale_rotate")
+def crop_scale_rotate_augment(dataset_info: DatasetInfo) -> Augment | None:
+    return CropScaleRotate()
+
+
 def dsa_strategy(flip_ok: bool) -> str:
     """The reference strategy, less ``flip`` where flipping is wrong (digits, MNIST, SVHN)."""
     if flip_ok:
@@ -63,5 +71,5 @@ def make_augment(name: str, dataset_info: DatasetInfo) -> Augment | None:
     return AUGMENTS.get(name)(dataset_info)
 
 
-__all__ = ["AUGMENTS", "DSA", "FAMILIES", "REFERENCE_STRATEGY", "Augment", "DSAParams", "Draw", "dsa_for",
-           "dsa_strategy", "make_augment"]
+__all__ = ["AUGMENTS", "DSA", "FAMILIES", "REFERENCE_STRATEGY", "Augment", "CropScaleRotate", "CropScaleRotateDraw",
+           "CropScaleRotateParams", "DSAParams", "Draw", "dsa_for", "dsa_strategy", "make_augment"]

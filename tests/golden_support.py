@@ -1,0 +1,110 @@
+"""Helpers of test_golden.py: read the fixtures in tests/golden/ and feed proxynas the same inputs.
+
+The fixtures (``tests/golden/*.safetensors``) are written by ``make_golden.py``, a script kept outside this
+repository (see README.md here); each file's metadata names its command line and the reference
+repository and commit. The helpers below redraw the fixtures' inputs and weights from their seeds,
+and check them against the checksums the fixtures keep.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from torch import Tensor, nn
+
+from proxynas.augment import DSA, Draw
+
+HERE = Path(__file__).resolve().parent / "golden"
+NORMS = (nn.GroupNorm, nn.LayerNorm, nn.BatchNorm2d)
+
+
+@dataclass
+class Golden:
+    """One fixture file: its tensors and its metadata (JSON values decoded)."""
+
+    tensors: dict[str, Tensor]
+    meta: dict[str, Any]
+
+    def __getitem__(self, key: str) -> Tensor:
+        return self.tensors[key]
+
+    def prefixed(self, prefix: str) -> dict[str, Tensor]:
+        return {k[len(prefix):]: v for k, v in self.tensors.items() if k.startswith(prefix)}
+
+    def draw(self, prefix: str) -> Draw:
+        """A DSA ``Draw`` stored under ``prefix`` (the parameters one reference call used)."""
+        return Draw(**self.prefixed(prefix))
+
+
+def load(name: str) -> Golden:
+    with safe_open(str(HERE / f"{name}.safetensors"), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is no mapping)
+        raw = f.metadata()
+    meta = {}
+    for key, value in raw.items():
+        try:
+            meta[key] = json.loads(value)
+        except json.JSONDecodeError:
+            meta[key] = value
+    return Golden(tensors, meta)
+
+
+def randn(seed: int, *shape: int) -> Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def checksum(t: Tensor) -> Tensor:
+    d = t.detach().double()
+    return torch.stack([d.sum(), d.pow(2).sum(), d.flatten()[0], d.flatten()[-1]])
+
+
+def layers_in_order(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(role, module) of every layer with weights: conv and norm in depth order, then the classifier."""
+    mods = [m for m in model.features.modules() if isinstance(m, (nn.Conv2d, *NORMS))]
+    return [*(("conv" if isinstance(m, nn.Conv2d) else "norm", m) for m in mods), ("linear", model.classifier)]
+
+
+@torch.no_grad()
+def fill_weights(model: nn.Module, seed: int) -> Tensor:
+    """The generator's weights: He-uniform conv/linear weights, small biases, norm scales near 1.
+    Returns (sum, sum of squares) over every weight, as the fixtures record it."""
+    g = torch.Generator().manual_seed(seed)
+    total = torch.zeros(2, dtype=torch.float64)
+    for role, m in layers_in_order(model):
+        w, b = m.weight, m.bias
+        u = torch.rand(w.shape, generator=g) * 2 - 1
+        if role == "norm":
+            w.copy_(1 + 0.2 * u)
+        else:
+            w.copy_(u * math.sqrt(6.0 / w[0].numel()))
+        b.copy_((torch.rand(b.shape, generator=g) * 2 - 1) * 0.2)
+        for p in (w, b):
+            total += torch.stack([p.double().sum(), p.double().pow(2).sum()])
+    return total
+
+
+class ReplayDSA(DSA):
+    """DSA whose random draws are the reference's, recorded in order; the transforms are proxynas's own.
+
+    Each ``draw(count, ...)`` returns the next recorded draw, which must hold ``count`` transforms.
+    """
+
+    def __init__(self, strategy: str, recorded: Sequence[Draw]) -> None:
+        super().__init__(strategy)
+        self._next: Iterator[Draw] = iter(recorded)
+
+    def draw(self, count: int, size: Sequence[int], generator: torch.Generator | None,
+             device: torch.device) -> Draw:
+        d = next(self._next)
+        assert d.count == count, (d.count, count)
+        return d
+
+    def exhausted(self) -> bool:
+        return next(self._next, None) is None
