@@ -25,12 +25,12 @@ def test_registered_by_name():
     aug = make_augment("crop_scale_rotate", dataset_info("mnist"))
     assert isinstance(aug, CropScaleRotate) and aug.operations == ("crop", "scale", "rotate")
     with pytest.raises(ValueError, match="unknown operations"):
-        CropScaleRotate("crop_flip")
+        CropScaleRotate("crop_noise")
 
 
 def test_draws_follow_the_reference_ranges_and_the_generator():
     aug = CropScaleRotate()
-    d = aug.draw(4000, (1, 28, 28), torch.Generator().manual_seed(1), torch.device("cpu"))
+    d = aug.draw(4000, (28, 28), torch.Generator().manual_seed(1), torch.device("cpu"))
     assert torch.bincount(d.choice).tolist() == pytest.approx([4000 / 3] * 3, rel=0.1)
     assert d.crop.min() == 0 and d.crop.max() == 7  # np.random.permutation(8)[0]
     assert d.size.min() == int(0.8 * 28) and d.size.max() == int(1.2 * 28 - 1e-6)
@@ -82,8 +82,14 @@ def test_rotation_is_scipys_for_every_angle(channels, size):
         torch.testing.assert_close(out[i], expect, rtol=0, atol=1e-6)
 
 
-def test_noise_for_the_batchnorm_setting():
-    aug, x = CropScaleRotate("crop_noise"), images(4)
-    d = aug.draw(4, x.shape[1:], torch.Generator().manual_seed(0), x.device)
-    d = CropScaleRotateDraw(torch.ones(4, dtype=torch.long), d.crop, d.size, d.angle, d.noise)
-    torch.testing.assert_close(aug.apply(x, d) - x, 0.001 * d.noise)
+def test_a_stack_of_batches_sees_what_each_batch_sees_alone():
+    """The engine joins one draw per model; fills are each batch's own channel means."""
+    aug = CropScaleRotate()
+    batches = [images(5, c=3, size=32, seed=s) + s for s in range(3)]  # different means per batch
+    draws = [aug.draw_batch(5, (32, 32), torch.Generator().manual_seed(s)) for s in range(3)]
+    alone = [aug.apply(x, d) for x, d in zip(batches, draws, strict=True)]
+    joined = CropScaleRotateDraw.cat(draws)
+    assert joined.batches == 3 and joined.count == 15
+    assert torch.equal(aug.apply(torch.cat(batches), joined), torch.cat(alone))
+    with pytest.raises(ValueError, match="unequal batch sizes"):
+        CropScaleRotateDraw.cat([draws[0], aug.draw_batch(4, (32, 32), torch.Generator())])

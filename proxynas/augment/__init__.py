@@ -2,7 +2,7 @@
 
 An augmentation is an :class:`Augment`, as the engine's ``fit`` takes it: the random numbers of one
 model's batch are drawn on the CPU from that model's own generator (``draw_batch``), the draws of a
-stack's models are joined (``Draw.cat``) and applied to the whole stack's batch at once (``apply``).
+stack's models are joined (:func:`join_draws`) and applied to the whole stack's batch at once (``apply``).
 So a model sees in a stack exactly what it sees alone, and the draws do not depend on the device.
 ``"none"`` is no augmentation (``None``); ``"dsa"`` is differentiable siamese augmentation with the
 reference strategy, without flips for datasets where a mirror image changes the meaning;
@@ -13,7 +13,7 @@ rotate per image, :mod:`proxynas.augment.crop_scale_rotate`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -24,16 +24,34 @@ from proxynas.datasets.registry import DatasetInfo
 from proxynas.registry import Registry
 
 
+class AugmentDraw(Protocol):
+    """The random numbers of some images (``Draw`` for DSA): joined per stack, moved to the device."""
+
+    @property
+    def count(self) -> int: ...
+
+    @classmethod
+    def cat(cls, draws: Sequence[Any]) -> AugmentDraw: ...
+
+    def to(self, device: torch.device) -> AugmentDraw: ...
+
+
 class Augment(Protocol):
     """A training-time augmentation the engine can draw per model and apply per stack."""
 
-    def draw_batch(self, count: int, size: Sequence[int], generator: torch.Generator) -> Draw:
-        """The transforms of ``count`` images of ``size`` (H, W), drawn on the CPU from ``generator``."""
+    def draw_batch(self, count: int, size: Sequence[int], generator: torch.Generator) -> Any:
+        """The transforms of ``count`` images of ``size`` (H, W), drawn on the CPU from ``generator``: an
+        :class:`AugmentDraw` of the augmentation's own kind."""
         ...
 
-    def apply(self, x: Tensor, draw: Draw) -> Tensor:
+    def apply(self, x: Tensor, draw: Any) -> Tensor:
         """``x`` (N, C, H, W) transformed image by image by ``draw`` (of N transforms)."""
         ...
+
+
+def join_draws(draws: Sequence[AugmentDraw]) -> AugmentDraw:
+    """The draws of a stack's models, one after another (``cat`` of their own kind)."""
+    return type(draws[0]).cat(draws)
 
 
 AUGMENTS: Registry[Callable[[DatasetInfo], Augment | None]] = Registry("augmentation")
@@ -71,5 +89,6 @@ def make_augment(name: str, dataset_info: DatasetInfo) -> Augment | None:
     return AUGMENTS.get(name)(dataset_info)
 
 
-__all__ = ["AUGMENTS", "DSA", "FAMILIES", "REFERENCE_STRATEGY", "Augment", "CropScaleRotate", "CropScaleRotateDraw",
-           "CropScaleRotateParams", "DSAParams", "Draw", "dsa_for", "dsa_strategy", "make_augment"]
+__all__ = ["AUGMENTS", "DSA", "FAMILIES", "REFERENCE_STRATEGY", "Augment", "AugmentDraw", "CropScaleRotate",
+           "CropScaleRotateDraw", "CropScaleRotateParams", "DSAParams", "Draw", "dsa_for", "dsa_strategy",
+           "join_draws", "make_augment"]

@@ -14,22 +14,24 @@ transforms one image at a time on the host (scipy for the rotation); this draws 
   cubic spline, constant mode with the mean of the channel means outside); the centre window.
   Done here as scipy does it: spline coefficients (the prefilter, as one matrix per side), then 4 x 4
   taps per pixel, in float64.
-- ``noise``: add ``noise`` times a standard normal (the reference's ``crop_noise``, for BatchNorm nets).
 
-Not differentiable in a useful sense and not meant to be: it augments real training images.
+The fill values come from the images of one training batch (the reference's ``mean`` list): a draw
+knows how many equal batches it covers (``batches``), so a stack of models, each with its own batch,
+gets the same fills, and the same images, as each model alone. The reference's ``noise`` operation
+(``crop_noise``, for BatchNorm networks) is left out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
 from scipy import ndimage, special
 from torch import Tensor
 
-OPERATIONS = ("crop", "scale", "rotate", "noise")
+OPERATIONS = ("crop", "scale", "rotate")
 REFERENCE_MNIST = "crop_scale_rotate"
 
 
@@ -40,22 +42,39 @@ class CropScaleRotateParams:
     crop: int = 4  # padding, pixels
     scale: float = 0.2  # sides scaled by a factor in [1 - scale, 1 + scale]
     rotate: int = 45  # degrees, an integer in [-rotate, rotate)
-    noise: float = 0.001  # standard deviation of the added noise
 
 
 @dataclass(frozen=True)
 class CropScaleRotateDraw:
-    """The random numbers of ``count`` images."""
+    """The random numbers of ``count`` images, in ``batches`` equal training batches one after another."""
 
     choice: Tensor  # (count,) index into the strategy's operations
     crop: Tensor  # (count, 2) window offset (rows, columns) in the padded image
     size: Tensor  # (count, 2) scaled (h, w)
     angle: Tensor  # (count,) integer degrees
-    noise: Tensor | None = None  # (count, C, H, W) standard normal, when the strategy has noise
+    batches: int = 1  # the fill values are the channel means of each batch
 
     @property
     def count(self) -> int:
         return self.choice.shape[0]
+
+    def _tensors(self) -> dict[str, Tensor]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "batches"}
+
+    @classmethod
+    def cat(cls, draws: Sequence[CropScaleRotateDraw]) -> CropScaleRotateDraw:
+        """Several draws (one per model of a stack) one after another; their batches are equal in size."""
+        sizes = {d.count // d.batches for d in draws}
+        if len(sizes) > 1:
+            raise ValueError(f"draws of unequal batch sizes {sorted(sizes)} cannot be joined")
+        joined = {name: torch.cat([d._tensors()[name] for d in draws]) for name in draws[0]._tensors()}
+        return cls(**joined, batches=sum(d.batches for d in draws))
+
+    def to(self, device: torch.device) -> CropScaleRotateDraw:
+        if device.type == "cpu":
+            return self
+        moved = {k: v.pin_memory().to(device, non_blocking=True) for k, v in self._tensors().items()}
+        return replace(self, **moved)
 
 
 class CropScaleRotate:
@@ -74,12 +93,17 @@ class CropScaleRotate:
         return f"CropScaleRotate('{self.strategy}')"
 
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        return self.apply(x, self.draw(x.shape[0], x.shape[1:], generator, x.device))
+        """Augment one batch."""
+        return self.apply(x, self.draw(x.shape[0], x.shape[-2:], generator, x.device))
 
-    def draw(self, count: int, shape: Sequence[int], generator: torch.Generator | None,
+    def draw_batch(self, count: int, size: Sequence[int], generator: torch.Generator) -> CropScaleRotateDraw:
+        """One training batch's draws on the CPU (the engine draws one per model, from its generator)."""
+        return self.draw(count, size, generator, torch.device("cpu"))
+
+    def draw(self, count: int, size: Sequence[int], generator: torch.Generator | None,
              device: torch.device) -> CropScaleRotateDraw:
-        """Random numbers for ``count`` images of ``shape`` (C, H, W); always the same amount, in order."""
-        p, side = self.params, int(shape[1])
+        """Random numbers for one batch of ``count`` images of ``size`` (H, W); always the same amount."""
+        p, side = self.params, int(size[0])
 
         def integers(low: int, high: int, *size: int) -> Tensor:
             return torch.randint(low, high, (count, *size), generator=generator, device=device)
@@ -89,14 +113,16 @@ class CropScaleRotate:
         factor = torch.rand(count, 2, generator=generator, device=device) * (2 * p.scale) + (1 - p.scale)
         size = (factor * side).floor().long()  # the reference's int(uniform * shape[2]), both sides
         angle = integers(-p.rotate, p.rotate)
-        noise = None
-        if "noise" in self.operations:
-            noise = torch.randn(count, *shape, generator=generator, device=device)
-        return CropScaleRotateDraw(choice, crop, size, angle, noise)
+        return CropScaleRotateDraw(choice, crop, size, angle)
 
     def apply(self, x: Tensor, draw: CropScaleRotateDraw) -> Tensor:
         """``x`` (N, C, H, W) with image i transformed by operation ``draw.choice[i]``."""
-        means = x.mean(dim=(0, 2, 3))  # the batch's channel means, before any image is changed
+        n = x.shape[0]
+        per_batch = n // draw.batches
+        # each batch's channel means, taken before any image is changed, one batch at a time (the same
+        # arithmetic for a batch whatever else is in x)
+        means = torch.stack([x[b * per_batch:(b + 1) * per_batch].mean(dim=(0, 2, 3)) for b in range(draw.batches)])
+        means = means.repeat_interleave(per_batch, dim=0)  # (N, C)
         outputs = {op: self._operation(op, x, draw, means) for op in dict.fromkeys(self.operations)}
         stacked = torch.stack([outputs[op] for op in self.operations])
         return stacked[draw.choice, torch.arange(x.shape[0], device=x.device)]
@@ -106,19 +132,16 @@ class CropScaleRotate:
             return crop(x, draw.crop, self.params.crop, means)
         if op == "scale":
             return scale(x, draw.size)
-        if op == "rotate":
-            key = (x.shape[2], x.shape[3], x.device)
-            if key not in self._rotations:
-                self._rotations[key] = _RotationTables(x.shape[2], x.shape[3], self.params.rotate, x.device)
-            return self._rotations[key].rotate(x, draw.angle, means.mean())
-        assert draw.noise is not None
-        return x + self.params.noise * draw.noise
+        key = (x.shape[2], x.shape[3], x.device)
+        if key not in self._rotations:
+            self._rotations[key] = _RotationTables(x.shape[2], x.shape[3], self.params.rotate, x.device)
+        return self._rotations[key].rotate(x, draw.angle, means.mean(1))
 
 
 def crop(x: Tensor, offset: Tensor, pad: int, fill: Tensor) -> Tensor:
-    """Pad by ``pad`` with ``fill[c]`` per channel; image i keeps the window at ``offset[i]``."""
+    """Pad by ``pad`` with ``fill[i, c]`` (image, channel); image i keeps the window at ``offset[i]``."""
     n, c, h, w = x.shape
-    canvas = fill.view(1, c, 1, 1).expand(n, c, h + 2 * pad, w + 2 * pad).clone()
+    canvas = fill.view(n, c, 1, 1).expand(n, c, h + 2 * pad, w + 2 * pad).clone()
     canvas[:, :, pad:pad + h, pad:pad + w] = x
     rows = offset[:, :1] + torch.arange(h, device=x.device)  # (n, h)
     cols = offset[:, 1:] + torch.arange(w, device=x.device)  # (n, w)
@@ -167,9 +190,10 @@ class _RotationTables:
         self.prefilter_w = torch.tensor(_prefilter(w), **as64)
 
     def rotate(self, x: Tensor, angle: Tensor, fill: Tensor) -> Tensor:
+        """Image i rotated by ``angle[i]`` degrees, ``fill[i]`` outside."""
         n, c, h, w = x.shape
         k = angle + self.limit
-        coeffs = self.prefilter_h @ x.double() @ self.prefilter_w.T  # cubic B-spline coefficients
+        coeffs = _along_columns(_along_rows(x.double(), self.prefilter_h), self.prefilter_w)  # spline coefficients
         ys = torch.arange(h, dtype=torch.float64, device=x.device)[None, :, None] + self.origin[k, 0, None, None]
         xs = torch.arange(w, dtype=torch.float64, device=x.device)[None, None, :] + self.origin[k, 1, None, None]
         m, off = self.matrix[k], self.offset[k]
@@ -184,7 +208,7 @@ class _RotationTables:
             for j in range(4):
                 index = (rows[i] * w + cols[j]).reshape(n, 1, h * w).expand(n, c, h * w)
                 out += flat.gather(2, index) * (row_weights[i] * col_weights[j]).reshape(n, 1, h * w)
-        out = torch.where(valid.reshape(n, 1, h * w), out, fill.double())
+        out = torch.where(valid.reshape(n, 1, h * w), out, fill.double().view(n, 1, 1))
         return out.reshape(n, c, h, w).to(x.dtype)
 
 
@@ -200,6 +224,23 @@ def _taps(coord: Tensor, length: int) -> tuple[list[Tensor], list[Tensor]]:
         index = torch.where(index >= length, 2 * length - 2 - index, index)
         taps.append(index.clamp(0, length - 1))
     return taps, weights
+
+
+def _along_rows(x: Tensor, p: Tensor) -> Tensor:
+    """``p @ x`` over the rows of every image, summed in a fixed order (image by image the same result
+    whatever the batch: a matrix product's summation order may change with its size)."""
+    out = torch.zeros_like(x)
+    for k in range(p.shape[1]):
+        out += p[:, k, None] * x[..., k, None, :]
+    return out
+
+
+def _along_columns(x: Tensor, p: Tensor) -> Tensor:
+    """``x @ p.T`` over the columns of every image, in a fixed order."""
+    out = torch.zeros_like(x)
+    for k in range(p.shape[1]):
+        out += x[..., :, k, None] * p[:, k]
+    return out
 
 
 def _prefilter(length: int) -> np.ndarray:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from proxynas.augment import Augment, Draw
+from proxynas.augment import Augment, AugmentDraw, join_draws
 from proxynas.datasets.base import TensorSet
 from proxynas.engine.accel import Accel
 from proxynas.engine.protocol import Protocol
@@ -54,9 +54,9 @@ def epoch_orders(generators: Sequence[torch.Generator], n: int, device: torch.de
 
 
 def augment_draws(augment: Augment, generators: Sequence[torch.Generator], batch: int,
-                  size: Sequence[int], device: torch.device) -> Draw:
+                  size: Sequence[int], device: torch.device) -> AugmentDraw:
     """One batch of transforms per model, each from that model's generator, joined in stack order."""
-    return Draw.cat([augment.draw_batch(batch, size, g) for g in generators]).to(device)
+    return join_draws([augment.draw_batch(batch, size, g) for g in generators]).to(device)
 
 
 def fit(
