@@ -50,6 +50,11 @@ class Method(ABC):
                                     f"settings: {', '.join(known) or '(none)'}")
         return self.settings_type(**overrides)
 
+    def card_settings(self, settings: Settings, ipc: int, ctx: Context, shape: tuple[int, ...]) -> dict[str, Any]:
+        """The settings a proxy's card records: every field as asked, and ``kind``. A method whose
+        settings leave choices to the dataset or ipc adds what they became (IDC: ``resolved``)."""
+        return {f.name: getattr(settings, f.name) for f in fields(settings)} | {"kind": self.kind}
+
     @abstractmethod
     def condense(self, train: TensorSet, ipc: int, settings: Settings, ctx: Context) -> TensorSet:
         """A proxy of ``ipc`` images per class (labels sorted by class), on ``ctx.device``."""

@@ -40,6 +40,7 @@ def loops_for(ipc: int) -> tuple[int, int]:
 class DCSettings(SyntheticSettings):
     iterations: int = 1000
     lr_img: float = 0.1
+    init: str = "noise"  # main.py's --init default, which its published DC command keeps (DSA passes real)
     lr_net: float = 0.01  # plain SGD on the network between outer rounds
     batch_train: int = 256  # synthetic images per network step
     outer_loop: int = 0  # 0: by ipc (loops_for)

@@ -1,8 +1,9 @@
 """DSA: DC with differentiable siamese augmentation (Zhao & Bilen, ICML 2021).
 
-The algorithm is :class:`condensed.dc.DC`; only the default changes: ``augment="dsa"``, so the real and
+The algorithm is :class:`condensed.dc.DC`; only defaults change: ``augment="dsa"``, so the real and
 the synthetic batch of a class share one random DSA draw when their gradients are matched, and the
 network trains on per-image DSA. Flips are left out for datasets that forbid them (digits, MNIST, SVHN).
+And ``init="real"``: the reference's DSA command (readme.md) passes ``--init real``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from condensed.registry import register_method
 @dataclass(frozen=True)
 class DSASettings(DCSettings):
     augment: str = "dsa"
+    init: str = "real"
 
 
 @register_method

@@ -14,7 +14,7 @@ per-dataset choice (:data:`RECIPES`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -206,6 +206,13 @@ def train_network(net: nn.Module, optimizer: torch.optim.Optimizer, work: IDCWor
 class IDC(SyntheticMethod):
     name = "idc"
     settings_type = IDCSettings
+
+    def card_settings(self, settings: Settings, ipc: int, ctx: Context, shape: tuple[int, ...]) -> dict[str, Any]:
+        """The settings as asked, and under ``resolved`` the per-dataset choices (metric, lr_img, n_data,
+        init, ...) the ``None`` ones became: what ran."""
+        assert isinstance(settings, IDCSettings)
+        resolved = resolve(settings, ctx.dataset.name, ipc, shape[1])
+        return super().card_settings(settings, ipc, ctx, shape) | {"resolved": asdict(resolved)}
 
     def workspace(self, train: TensorSet, ipc: int, settings: Any, ctx: Context) -> IDCWorkspace:
         info = ctx.dataset

@@ -49,7 +49,8 @@ def make_proxy(
     seconds = time.perf_counter() - start
     card = ProxyCard(method=method, dataset=splits.name, ipc=ipc, seed=seed, num_classes=data.num_classes,
                      shape=data.shape, source_fingerprint=splits.train.fingerprint(), seconds=seconds_before + seconds,
-                     settings=vars(settings) | {"kind": impl.kind}, version=__version__, device=describe(device))
+                     settings=impl.card_settings(settings, ipc, ctx, splits.train.shape), version=__version__,
+                     device=describe(device))
     store.save(name, data, card)
     if impl.kind != "synthetic":
         checkpoint.unlink(missing_ok=True)

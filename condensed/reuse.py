@@ -17,6 +17,7 @@ from condensed.registry import get_method
 from proxynas.proxies import ProxyCard
 
 IMPORTED = "imported"
+DERIVED = ("kind", "resolved")  # card entries that follow from the method and its settings (Method.card_settings)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def judge(card: ProxyCard, method: str, seed: int, overrides: Mapping[str, Any],
     if card.settings.get("source") == IMPORTED:
         return Verdict(IMPORTED, (Difference("source", "imported", "made by proxynas"),))
     asked = asked_settings(method, overrides)
-    stored = {k: v for k, v in card.settings.items() if k != "kind"}
+    stored = {k: v for k, v in card.settings.items() if k not in DERIVED}
     differences = []
     if card.method != method:
         differences.append(Difference("method", card.method, method))

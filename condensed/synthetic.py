@@ -43,7 +43,7 @@ class SyntheticSettings(Settings):
     lr_img: float = 0.1  # SGD on the images
     momentum_img: float = 0.5
     batch_real: int = 256  # real images per class in each step
-    init: str = "real"  # "real": random real images; "noise": standard normal
+    init: str = "real"  # "real": random real images; "noise": standard normal (DC's default)
     augment: str = "none"  # "dsa": siamese augmentation of the real and synthetic batches
     net: str = DEFAULT_NET  # the candidate (space:id) drawn afresh every iteration
 

@@ -37,9 +37,9 @@ def test_registered_with_the_reference_defaults():
     dc, dsa, dm = (get_method(m).settings() for m in ("dc", "dsa", "dm"))
     assert (dc.iterations, dc.lr_img, dc.momentum_img, dc.lr_net, dc.batch_real, dc.batch_train) == (
         1000, 0.1, 0.5, 0.01, 256, 256)
-    assert (dc.init, dc.augment, dc.metric) == ("real", "none", "ours")
+    assert (dc.init, dc.augment, dc.metric) == ("noise", "none", "ours")  # main.py's --init default
     assert dc.net == get_space("dc_convnet").default().qualified_id == "dc_convnet:d3_w128_relu_instancenorm_avgpool"
-    assert dsa.augment == "dsa" and dsa.iterations == 1000
+    assert (dsa.augment, dsa.iterations, dsa.init) == ("dsa", 1000, "real")  # readme: --init real
     assert (dm.iterations, dm.lr_img, dm.momentum_img, dm.batch_real, dm.init, dm.augment) == (
         20_000, 1.0, 0.5, 256, "real", "dsa")
     assert {get_method(m).kind for m in ("dc", "dsa", "dm")} == {"synthetic"}
@@ -104,10 +104,20 @@ def test_make_proxy_stores_images_and_card(home, digits):
     assert (card.method, card.dataset, card.ipc, card.seed, card.shape) == ("dm", "digits", 2, 3, (1, 8, 8))
     assert card.settings["kind"] == "synthetic" and card.settings["iterations"] == 4
     assert card.settings["lr_img"] == 1.0 and card.settings["net"] == SMALL_NET
+    assert card.settings["init"] == "real"
     # the run's last state stays, so that asking more iterations later continues it (condensed.reuse)
     assert [p.name for p in store.root.glob(".*.ckpt*")] == [".dm_digits_ipc2.ckpt"]
     start = digits.train.images[digits.train.labels == 0]
     assert not any(torch.equal(proxy.data.images[0], image) for image in start)  # it learned
+
+
+@pytest.mark.parametrize(("method", "init"), [("dc", "noise"), ("dsa", "real")])
+def test_the_card_records_the_init_each_method_ran_with(home, digits, method, init):
+    store = ProxyStore(paths.proxy_dir())
+    proxy = make_proxy(store, method, digits, 1, iterations=1, **TINY)
+    assert proxy.card.settings["init"] == init
+    noise = make_proxy(store, "dm", digits, 1, iterations=1, init="noise", **TINY)
+    assert noise.card.settings["init"] == "noise"
 
 
 class Kill(KeyboardInterrupt):

@@ -91,10 +91,15 @@ def test_the_proxy_holds_decoded_images_by_class(digits, tmp_path):
     assert proxy.data.labels.tolist() == [c for c in range(10) for _ in range(8)]
     card = proxy.card
     assert (card.method, card.ipc, card.num_classes, card.settings["factor"]) == ("idc", 2, 10, 2)
+    # the card says what ran: the per-dataset choices are filled in, not left at None
+    resolved = card.settings["resolved"]
+    assert card.settings["init"] is None and (resolved["init"], resolved["metric"], resolved["net_mixup"]) == (
+        "mix", "l1", "vanilla")
     pixels = proxy.data.images * 0.376 + 0.3053  # digits' std and mean: decoded pixels stay in [0, 1]
     assert pixels.min() >= -1e-5 and pixels.max() <= 1 + 1e-5
     plain = make_proxy(store, "idc-i", digits, 2, device="cpu", **QUICK)
     assert len(plain.data) == 20 and plain.card.settings["factor"] == 1
+    assert plain.card.settings["resolved"]["init"] == "real"
 
 
 class Killed(Exception):
