@@ -5,6 +5,9 @@ Decoding cuts a stored image into its tiles and upsamples each (bilinear) back t
 into the tiles (IDC's "mix" initialisation). Factor 1 is the identity (IDC-I).
 Layout as in snu-mllab/Efficient-Dataset-Condensation (``condense.py``: ``decode_zoom``,
 ``Synthesizer.init('mix')``): tiles row by row; the decoded images of one tile position come together.
+When the side is no multiple of the factor the two differ, in the reference as here: the decoder cuts
+tiles of ``ceil(side / factor)`` from the image padded with grey, the initialisation fills tiles of
+``side // factor`` pixels, one more for the first ``side % factor`` of them (28 by 3: 10, 9, 9).
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ def decode_by_class(images: Tensor, labels: Tensor, factor: int) -> tuple[Tensor
 
 def encode(images: Tensor, factor: int) -> Tensor:
     """``n * factor**2`` images (pixel space) -> ``n`` stored images; image ``k * n + i`` fills tile ``k``
-    of stored image ``i``. Tiles are shrunk with nearest-neighbour sampling, as the reference does.
+    of stored image ``i``. Tiles are shrunk with nearest-neighbour sampling, as the reference does, to
+    the reference's tile sizes (:func:`init_tiles`).
     """
     if factor == 1:
         return images.clone()
@@ -59,11 +63,22 @@ def encode(images: Tensor, factor: int) -> Tensor:
     n = count // (factor * factor)
     if n * factor * factor != count:
         raise ValueError(f"{count} images do not fill {factor}x{factor} tiles")
-    th, tw = tile_size(height, factor), tile_size(width, factor)
-    out = torch.full((n, channels, th * factor, tw * factor), PAD_VALUE, dtype=images.dtype,
-                     device=images.device)
+    rows, cols = init_tiles(height, factor), init_tiles(width, factor)
+    out = torch.empty((n, channels, height, width), dtype=images.dtype, device=images.device)
     for k in range(factor * factor):
-        r, c = divmod(k, factor)
-        out[:, :, r * th:(r + 1) * th, c * tw:(c + 1) * tw] = F.interpolate(
-            images[k * n:(k + 1) * n], size=(th, tw), mode="nearest")
-    return out[:, :, :height, :width].contiguous()
+        (top, h), (left, w) = rows[k // factor], cols[k % factor]
+        out[:, :, top:top + h, left:left + w] = F.interpolate(images[k * n:(k + 1) * n], size=(h, w),
+                                                              mode="nearest")
+    return out
+
+
+def init_tiles(size: int, factor: int) -> list[tuple[int, int]]:
+    """(start, length) of the ``factor`` tiles along a side, as ``Synthesizer.init('mix')`` lays them out:
+    ``size // factor`` pixels each, one more for the first ``size % factor`` tiles."""
+    base, extra = divmod(size, factor)
+    tiles, start = [], 0
+    for i in range(factor):
+        length = base + 1 if i < extra else base
+        tiles.append((start, length))
+        start += length
+    return tiles

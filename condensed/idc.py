@@ -23,11 +23,12 @@ from torch import Tensor, nn
 
 from condensed.base import Context, Settings
 from condensed.formation import decode, decode_by_class, encode
-from condensed.idc_augment import IDCAugment, cutmix, mixed_loss
 from condensed.matching import check_metric, match_gradients
 from condensed.registry import register_method
 from condensed.sampling import RealSampler, class_labels
 from condensed.synthetic import DEFAULT_NET, DEFAULT_SPACE, SyntheticMethod, Workspace, network_builder
+from proxynas.augment.cutmix import CutMixDraw, cutmix, draw_cutmix, mixed_loss
+from proxynas.augment.idc import IDCAugment
 from proxynas.datasets.base import TensorSet
 from proxynas.errors import ProxynasError
 from search_spaces import resolve_candidate
@@ -190,16 +191,25 @@ def train_network(net: nn.Module, optimizer: torch.optim.Optimizer, work: IDCWor
             index = index[:settings.batch_real]
             with torch.no_grad():
                 x = work.net_augment.per_image(train.images[index], work.generator)
-            y = train.labels[index]
+            mix = None
             if r.net_mixup == "cut":
-                x, pasted, keep = cutmix(x, y, settings.mix_p, work.generator)
-                loss = mixed_loss(net(x), y, pasted, keep)
-            else:
-                loss = F.cross_entropy(net(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+                mix = draw_cutmix(len(index), x.shape[-2:], settings.mix_p, work.generator, x.device)
+            network_step(net, optimizer, x, train.labels[index], mix)
             seen += len(index)
+
+
+def network_step(net: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor,
+                 mix: CutMixDraw | None) -> Tensor:
+    """One SGD step on an (augmented) batch, with CutMix when ``mix`` is given; the loss."""
+    if mix is not None:
+        x, pasted, keep = cutmix(x, y, mix)
+        loss = mixed_loss(net(x), y, pasted, keep)[0]
+    else:
+        loss = F.cross_entropy(net(x), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
 
 
 @register_method

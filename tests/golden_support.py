@@ -20,6 +20,7 @@ from safetensors import safe_open
 from torch import Tensor, nn
 
 from proxynas.augment import DSA, Draw
+from proxynas.augment.idc import IDCAugment, IDCDraw
 
 HERE = Path(__file__).resolve().parent / "golden"
 NORMS = (nn.GroupNorm, nn.LayerNorm, nn.BatchNorm2d)
@@ -102,6 +103,29 @@ class ReplayDSA(DSA):
 
     def draw(self, count: int, size: Sequence[int], generator: torch.Generator | None,
              device: torch.device) -> Draw:
+        d = next(self._next)
+        assert d.count == count, (d.count, count)
+        return d
+
+    def exhausted(self) -> bool:
+        return next(self._next, None) is None
+
+
+def idc_draw(golden: Golden, prefix: str) -> IDCDraw:
+    """An ``IDCDraw`` stored as ``{prefix}{stage}.{field}`` (the stages of one reference DiffAug call)."""
+    stages = sorted({int(k[len(prefix):].split(".")[0]) for k in golden.tensors if k.startswith(prefix)})
+    return IDCDraw(tuple(golden.draw(f"{prefix}{s}.") for s in stages))
+
+
+class ReplayIDCAugment(IDCAugment):
+    """IDC's chain with the reference's recorded draws, in order; the transforms are proxynas's own."""
+
+    def __init__(self, strategy: str, recorded: Sequence[IDCDraw]) -> None:
+        super().__init__(strategy)
+        self._next: Iterator[IDCDraw] = iter(recorded)
+
+    def draw(self, count: int, size: Sequence[int], generator: torch.Generator | None,
+             device: torch.device) -> IDCDraw:
         d = next(self._next)
         assert d.count == count, (d.count, count)
         return d

@@ -55,6 +55,16 @@ def test_encode_then_decode_gives_back_shrunk_images():
     assert torch.equal(encode(images, 1), images) and torch.equal(decode(images, 1), images)
 
 
+def test_encode_lays_out_uneven_tiles_as_the_reference_initialisation():
+    images = torch.arange(9.0).view(9, 1, 1, 1).expand(9, 1, 28, 28)  # image k is the constant k
+    stored = encode(images, 3)[0, 0]
+    starts = [0, 10, 19]  # tiles of 10, 9 and 9 pixels (Synthesizer.init('mix'))
+    for k in range(9):
+        top, left = starts[k // 3], starts[k % 3]
+        assert float(stored[top, left]) == k and float(stored[top + 8, left + 8]) == k
+    assert float(stored[9, 9]) == 0 and float(stored[10, 10]) == 4
+
+
 def test_settings_follow_the_reference_per_dataset():
     fashion = resolve(IDCSettings(), "fashion_mnist", 10, 28)
     assert (fashion.metric, fashion.n_data, fashion.init, fashion.augment, fashion.net_mixup) == \
