@@ -80,7 +80,7 @@ def train_into_store(
     todo = pending(plan, store, fresh=fresh)
     if fresh:
         store.delete(plan.space.name, plan.trainset, plan.key(), [(j.candidate.id, j.seed) for j in todo])
-    store.save_protocol(plan.key(), plan.protocol.settings())
+    store.save_protocol(plan.key(), plan.protocol.describe())
     if not todo:
         return todo
     stack = max_models or executor.default_stack_size(data.train.device)

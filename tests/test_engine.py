@@ -46,11 +46,16 @@ def test_protocol_key_ignores_the_seed_and_follows_every_setting():
     assert base.key() == Protocol().key() == base.with_(seed=5).key()
     assert len(base.key()) == 12
     changed = [base.with_(epochs=200), base.with_(lr=0.02), base.with_(batch_size=128),
-               base.with_(augment="dsa"), base.with_(decay_at=0.75), base.with_(weight_decay=0.0)]
+               base.with_(augment="dsa"), base.with_(milestones=("3/4",)), base.with_(weight_decay=0.0),
+               base.with_(gamma=0.2), base.with_(milestones=("2/3", "5/6")), base.with_(schedule="evaluate_synset"),
+               base.with_(mixup="cutmix"), base.with_(mixup="cutmix", mix_p=1.0)]
     keys = {p.key() for p in changed}
     assert len(keys) == len(changed) and base.key() not in keys
+    assert base.with_(name="dc").key() == base.key()  # the name is a label
     assert Protocol.from_dict({**base.settings(), "seed": 3, "unknown": 1}) == base.with_(seed=3)
-    assert base.decay_epoch == 150 and "seed" not in base.settings()
+    assert base.decay_epochs() == [150] and "seed" not in base.settings()
+    for p in changed:
+        assert Protocol.from_dict(p.describe()).key() == p.key()
 
 
 @pytest.mark.parametrize(("bad", "match"), [({"epochs": 0}, "epochs"), ({"batch_size": 0}, "batch size"),

@@ -7,7 +7,8 @@ So a model sees in a stack exactly what it sees alone, and the draws do not depe
 ``"none"`` is no augmentation (``None``); ``"dsa"`` is differentiable siamese augmentation with the
 reference strategy, without flips for datasets where a mirror image changes the meaning;
 ``"crop_scale_rotate"`` is the DC reference's evaluation augmentation for MNIST (one of crop, scale or
-rotate per image, :mod:`proxynas.augment.crop_scale_rotate`).
+rotate per image, :mod:`proxynas.augment.crop_scale_rotate`); ``"idc"`` is IDC's evaluation chain
+(:mod:`proxynas.augment.idc`) without cutout (IDC trains with CutMix), ``"idc_cutout"`` with it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torch import Tensor
 
 from proxynas.augment.crop_scale_rotate import CropScaleRotate, CropScaleRotateDraw, CropScaleRotateParams
 from proxynas.augment.dsa import DSA, FAMILIES, REFERENCE_STRATEGY, Draw, DSAParams
+from proxynas.augment.idc import IDCAugment
 from proxynas.datasets.registry import DatasetInfo
 from proxynas.registry import Registry
 
@@ -72,11 +74,29 @@ def crop_scale_rotate_augment(dataset_info: DatasetInfo) -> Augment | None:
     return CropScaleRotate()
 
 
+@AUGMENTS.register("idc")
+def idc_augment(dataset_info: DatasetInfo) -> Augment | None:
+    """IDC's evaluation chain as it trains with CutMix: no cutout."""
+    return IDCAugment(idc_strategy(dataset_info.flip_ok, cutout=False))
+
+
+@AUGMENTS.register("idc_cutout")
+def idc_cutout_augment(dataset_info: DatasetInfo) -> Augment | None:
+    """IDC's evaluation chain without CutMix (a set test.py trains plainly): cutout kept."""
+    return IDCAugment(idc_strategy(dataset_info.flip_ok, cutout=True))
+
+
 def dsa_strategy(flip_ok: bool) -> str:
     """The reference strategy, less ``flip`` where flipping is wrong (digits, MNIST, SVHN)."""
     if flip_ok:
         return REFERENCE_STRATEGY
     return "_".join(f for f in REFERENCE_STRATEGY.split("_") if f != "flip")
+
+
+def idc_strategy(flip_ok: bool, *, cutout: bool) -> str:
+    """IDC's evaluation strategy (argument.py): the reference strategy less flip where flipping is
+    wrong, less cutout when the batches are CutMixed (``remove_aug(dsa_strategy, 'cutout')``)."""
+    return "_".join(f for f in dsa_strategy(flip_ok).split("_") if cutout or f != "cutout")
 
 
 def dsa_for(dataset_info: DatasetInfo) -> DSA:
@@ -90,5 +110,5 @@ def make_augment(name: str, dataset_info: DatasetInfo) -> Augment | None:
 
 
 __all__ = ["AUGMENTS", "DSA", "FAMILIES", "REFERENCE_STRATEGY", "Augment", "AugmentDraw", "CropScaleRotate",
-           "CropScaleRotateDraw", "CropScaleRotateParams", "DSAParams", "Draw", "dsa_for", "dsa_strategy",
-           "join_draws", "make_augment"]
+           "CropScaleRotateDraw", "CropScaleRotateParams", "DSAParams", "Draw", "IDCAugment", "dsa_for",
+           "dsa_strategy", "idc_strategy", "join_draws", "make_augment"]

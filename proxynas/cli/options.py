@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from proxynas import paths
+from proxynas.augment import AUGMENTS
 from proxynas.engine import Protocol
 from proxynas.engine.executors import ExecutorOptions, list_executors
 from proxynas.errors import ProxynasError
@@ -51,7 +52,7 @@ def add_training_options(p: argparse.ArgumentParser, epochs: int) -> None:
     p.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default: {epochs})")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--aug", default="none", choices=["none", "dsa"], help="training augmentation")
+    p.add_argument("--aug", default="none", choices=AUGMENTS.names(), help="training augmentation")
     p.add_argument("--seeds", type=int, default=1, help="seeds per candidate (default: 1)")
     p.add_argument("--seed", type=int, default=0, help="first seed")
     p.add_argument("--top", type=int, default=10, help="rows of the ranking to print")

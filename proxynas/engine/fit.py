@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from proxynas.augment import Augment, AugmentDraw, join_draws
+from proxynas.augment.cutmix import CutMixDraw, cutmix, draw_cutmix, mixed_loss
 from proxynas.datasets.base import TensorSet
 from proxynas.engine.accel import Accel
 from proxynas.engine.protocol import Protocol
@@ -25,6 +26,7 @@ from proxynas.engine.protocol import Protocol
 EpochHook = Callable[[int, Tensor], None]  # (epoch counted from 0, per-model mean loss on the device)
 
 AUGMENT_STREAM = 1  # stream_seed(seed, AUGMENT_STREAM) seeds a model's augmentation generator
+MIX_STREAM = 2  # and stream_seed(seed, MIX_STREAM) its CutMix generator
 
 
 @dataclass
@@ -59,6 +61,12 @@ def augment_draws(augment: Augment, generators: Sequence[torch.Generator], batch
     return join_draws([augment.draw_batch(batch, size, g) for g in generators]).to(device)
 
 
+def mix_draws(generators: Sequence[torch.Generator], batch: int, size: Sequence[int], p: float,
+              device: torch.device) -> CutMixDraw:
+    """One CutMix draw per model, each from that model's generator, joined in stack order."""
+    return CutMixDraw.cat([draw_cutmix(batch, size, p, g) for g in generators]).to(device)
+
+
 def fit(
     stack: nn.Module,
     data: TensorSet,
@@ -71,7 +79,9 @@ def fit(
 ) -> FitReport:
     """Train the G models of ``stack`` on ``data`` (already on the stack's device).
 
-    Model g draws its batch order and its augmentation from ``seeds[g]`` alone. Non-finite losses are
+    Model g draws its batch order, its augmentation and its CutMix from ``seeds[g]`` alone. The learning
+    rate follows ``protocol.lr_at(epoch)`` for ``protocol.total_epochs`` epochs; a protocol that restarts
+    its optimizer at a drop (the DC reference's loop) loses the momentum there. Non-finite losses are
     tracked on the device and reported, never raised: the other models go on. ``accel`` (default:
     :meth:`Accel.for_device`) sets autocast and the optimizer kind. The host never waits for the device
     inside the loop; ``on_epoch`` runs on the calling thread (with its CUDA stream current), may read the
@@ -85,13 +95,17 @@ def fit(
     optimizer = accel.optimizer(stack, protocol.lr, protocol.momentum, protocol.weight_decay)
     order_gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
     augment_gens = [torch.Generator().manual_seed(stream_seed(s, AUGMENT_STREAM)) for s in seeds]
+    mix_gens = [torch.Generator().manual_seed(stream_seed(s, MIX_STREAM)) for s in seeds]
     failed_epoch = torch.full((g_count,), -1, dtype=torch.long, device=device)
     epoch_loss = torch.zeros(g_count, device=device)
+    drops = set(protocol.decay_epochs())
     stack.train()
-    for epoch in range(protocol.epochs):
-        if epoch == protocol.decay_epoch and epoch > 0:
+    for epoch in range(protocol.total_epochs):
+        if epoch in drops:
             for group in optimizer.param_groups:
-                group["lr"] = protocol.lr * 0.1
+                group["lr"] = protocol.lr_at(epoch)
+            if protocol.restarts_optimizer:
+                optimizer.state.clear()  # what a new optimizer starts from: no momentum
         order = epoch_orders(order_gens, n, device)
         epoch_loss = torch.zeros(g_count, device=device)
         for step in range(steps):
@@ -100,10 +114,18 @@ def fit(
             if augment is not None:
                 draws = augment_draws(augment, augment_gens, index.shape[1], x.shape[-2:], device)
                 x = augment.apply(x.flatten(0, 1), draws).view_as(x)
+            mix = None
+            if protocol.mixup == "cutmix":
+                mix = mix_draws(mix_gens, index.shape[1], x.shape[-2:], protocol.mix_p, device)
+                mixed, y_pasted, keep = cutmix(x.flatten(0, 1), y.flatten(), mix)
+                x = mixed.view_as(x)
             with accel.autocast(device):
                 logits = stack(x)  # (G, b, K)
-            losses = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="none")
-            per_model = losses.view(g_count, -1).mean(1)
+            if mix is not None:
+                per_model = mixed_loss(logits.float().flatten(0, 1), y.flatten(), y_pasted, keep)
+            else:
+                losses = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="none")
+                per_model = losses.view(g_count, -1).mean(1)
             optimizer.zero_grad(set_to_none=True)
             per_model.sum().backward()
             optimizer.step()
@@ -113,7 +135,7 @@ def fit(
         if on_epoch is not None:
             on_epoch(epoch, epoch_loss)
             stack.train()
-    return FitReport(epoch_loss.cpu(), failed_epoch.cpu(), protocol.epochs)
+    return FitReport(epoch_loss.cpu(), failed_epoch.cpu(), protocol.total_epochs)
 
 
 @torch.no_grad()

@@ -178,7 +178,7 @@ class StackTrainer:
         val_acc = accuracy(stack, task.val, len(group), task.protocol.batch_size, self.accel)
         test_acc = accuracy(stack, task.test, len(group), task.protocol.batch_size, self.accel)
         seconds = (time.perf_counter() - start) / len(group)
-        epochs, where = task.protocol.epochs, describe(task.device)
+        epochs, where = task.protocol.total_epochs, describe(task.device)
         outcomes = []
         for g, job in enumerate(group):
             failed = int(report.failed_epoch[g])
