@@ -3,7 +3,7 @@
 ``reference_train`` is shaped like the reference condensation code's ``evaluate_synset`` / ``epoch``
 (VICO-UoE/DatasetCondensation utils.py): a DataLoader over a TensorDataset (shuffle, batch 256), fp32,
 and per batch ``loss.item()`` and the predictions copied to the host (two host syncs). Its schedule is
-the engine's protocol (lr x0.1 at ``decay_epoch``, momentum kept), so (c) compares like with like.
+the engine's protocol (lr x0.1 at ``decay_epochs()``, momentum kept), so (c) compares like with like.
 
 ``best_single_train`` is the fastest plain loop for ONE network we could write: data on the device,
 batch order drawn on the device, no host sync, the engine's :class:`Accel` (bf16, channels_last,
@@ -33,9 +33,9 @@ def reference_train(model: nn.Module, train: TensorSet, protocol: Protocol, seed
     model.train()
     loss_avg = 0.0
     for epoch in range(protocol.epochs):
-        if epoch == protocol.decay_epoch and epoch > 0:
+        if epoch in protocol.decay_epochs():
             for group in optimizer.param_groups:
-                group["lr"] = protocol.lr * 0.1
+                group["lr"] = protocol.lr_at(epoch)
         loss_avg, correct, seen = 0.0, 0, 0
         for images, labels in loader:
             output = model(images.float())
@@ -69,9 +69,9 @@ def best_single_train(model: nn.Module, train: TensorSet, protocol: Protocol, se
     n, batch = len(train), min(protocol.batch_size, len(train))
     model.train()
     for epoch in range(protocol.epochs):
-        if epoch == protocol.decay_epoch and epoch > 0:
+        if epoch in protocol.decay_epochs():
             for group in optimizer.param_groups:
-                group["lr"] = protocol.lr * 0.1
+                group["lr"] = protocol.lr_at(epoch)
         order = torch.randperm(n, device=device, generator=generator)
         for start in range(0, n, batch):
             index = order[start:start + batch]
