@@ -46,7 +46,7 @@ def register_protocol(name: str, source: str, *, exact_applies: bool = True) -> 
     """Register the decorated ``(dataset, facts) -> Protocol`` function as the protocol ``name``."""
 
     def add(build: Builder) -> Builder:
-        PROTOCOLS.register(name, NamedProtocol(name, source, build, exact_applies))
+        PROTOCOLS.register(name)(NamedProtocol(name, source, build, exact_applies))
         return build
 
     return add
