@@ -38,4 +38,4 @@ def test_the_project_registries_are_filled_by_their_decorators():
     assert type(METHODS.get("dc")) is DC and {"random", "herding", "kcenter", "dsa", "dm", "idc", "idc-i"} <= set(
         METHODS)
     assert {"digits", "mnist", "fashion_mnist", "svhn", "cifar10", "cifar100"} <= set(DATASETS)
-    assert AUGMENTS.names() == ["dsa", "none"]
+    assert AUGMENTS.names() == ["crop_scale_rotate", "dsa", "idc", "idc_cutout", "none"]
