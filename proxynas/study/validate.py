@@ -116,8 +116,7 @@ def _training(reader: Reader, data: Any, section: str) -> TrainingSpec:
             if values[key] < 0:
                 raise reader.error(path, f"{section}.{key} must not be negative, got {value}", "use 0 or more")
     seeds = values.pop("seeds", 1)
-    known = {f.name for f in fields(Protocol)}
-    return TrainingSpec(Protocol(**{k: v for k, v in values.items() if k in known}), seeds)
+    return TrainingSpec(Protocol.from_dict(values), seeds)  # from_dict reads decay_at as the one milestone
 
 
 def _space(reader: Reader, data: Any) -> SpaceSpec:
