@@ -32,12 +32,14 @@ class Plan:
     seeds: int
     trainset: str  # a proxy name or 'full_{dataset}'
     dataset: str  # the dataset whose validation and test splits score the models
+    imported: str | None = None  # rows stored under this named protocol (`proxynas truth import`), never trained
 
     def jobs(self) -> list[Job]:
         return [Job(c, self.protocol.seed + s) for c in self.candidates for s in range(self.seeds)]
 
     def key(self) -> str:
-        return self.protocol.key()
+        """The protocol column of the plan's rows: the protocol's hash, or an imported truth's name."""
+        return self.imported or self.protocol.key()
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,9 @@ def pending(plan: Plan, store: ResultsStore, *, fresh: bool = False) -> list[Job
     if fresh:
         return jobs
     done = store.finished(plan.space.name, plan.trainset, plan.key())
+    if plan.imported is not None:  # a source's own seeds: any seed of a candidate counts
+        have = {candidate for candidate, _ in done}
+        return [j for j in jobs if j.candidate.id not in have]
     return [j for j in jobs if (j.candidate.id, j.seed) not in done]
 
 
@@ -75,6 +80,8 @@ def train_into_store(
     ``executor`` defaults to the local one on the data's device; ``max_models`` (models per stack) to
     the device's default (``engine.batching``).
     """
+    if plan.imported is not None:
+        raise ValueError(f"plan {plan.imported} is an imported truth: it is read, never trained")
     if not isinstance(executor, Executor):
         executor = make_executor(executor)
     todo = pending(plan, store, fresh=fresh)
@@ -98,7 +105,10 @@ def train_into_store(
 
 
 def plan_rows(store: ResultsStore, plan: Plan) -> list[ResultRow]:
-    """The stored rows of the plan's jobs, by candidate and seed."""
-    wanted = {(j.candidate.id, j.seed) for j in plan.jobs()}
+    """The stored rows of the plan's jobs, by candidate and seed (an imported truth: every seed it has)."""
     rows = store.rows(space=plan.space.name, trainset=plan.trainset, protocol=plan.key())
+    if plan.imported is not None:
+        candidates = {c.id for c in plan.candidates}
+        return [r for r in rows if r.candidate in candidates]
+    wanted = {(j.candidate.id, j.seed) for j in plan.jobs()}
     return [r for r in rows if (r.candidate, r.seed) in wanted]

@@ -102,6 +102,15 @@ def _train(step: TrainStep, results: ResultsStore, data: TrainingData, created: 
            options: RunOptions, reporter: Reporter, index: int) -> None:
     plan = step.plan
     state = train_state(step, results, len(data.train), created)
+    if plan.imported is not None:
+        if state.todo:
+            raise ProxynasError(f"the imported ground truth {plan.imported} lacks {state.todo} of the study's "
+                                f"{state.total} (candidate, seed) results",
+                                f"import it first: proxynas truth import ... --dataset {plan.dataset} "
+                                "(see docs/nb201.md), or name the study's candidates it holds")
+        reporter.step(index, step.title, f"imported as {plan.imported}", state.total, state.total, "cand")
+        reporter.end_step()
+        return
     if state.stale and not options.fresh:
         log.info("%s: %d results were trained on an earlier %s; retraining them", step.title,
                  len(state.stale), step.proxy)

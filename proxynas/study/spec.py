@@ -50,6 +50,7 @@ class TrainingSpec:
 
     protocol: Protocol
     seeds: int = 1
+    imported: str | None = None  # truth only: the protocol name of a truth brought in with `proxynas truth import`
 
 
 @dataclass(frozen=True)

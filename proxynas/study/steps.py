@@ -5,7 +5,7 @@ ones the stores already hold.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from proxynas.runs import Plan
@@ -83,7 +83,8 @@ def build_steps(spec: StudySpec) -> StudySteps:
     search = tuple(TrainStep("search", c.name, _plan(space, candidates, spec.search, c.name, spec.dataset), c.name)
                    for c in condense)
     full = truth_trainset(spec.dataset)
-    truth = TrainStep("truth", "truth", _plan(space, candidates, spec.truth, full, spec.dataset))
+    truth = TrainStep("truth", "truth", replace(_plan(space, candidates, spec.truth, full, spec.dataset),
+                                                 imported=spec.truth.imported))
     baselines = tuple(TrainStep("baseline", b, _plan(space, candidates, baseline_training(b, spec.truth), full,
                                                      spec.dataset)) for b in spec.baselines)
     return StudySteps(spec, space, candidates, condense, search, truth, baselines)

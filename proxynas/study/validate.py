@@ -6,7 +6,8 @@ The file is TOML (read with the standard library's ``tomllib``)::
     [space]      name, sample, sample_seed, where = { dim = [values] }, unique, archs = [ids]
     [[proxies]]  method, ipc, seed, settings = { key = value }   or   imported = "proxy_name"
     [search]     epochs, seeds, seed, augment, batch_size, lr, momentum, weight_decay, decay_at
-    [truth]      the same keys as [search]: the ground-truth protocol
+    [truth]      the same keys as [search]: the ground-truth protocol; or imported = "PROTOCOL" and its
+                 epochs, for a truth brought in with `proxynas truth import` (every seed it holds counts)
     [metrics]    top_k = [5, 10, 20], top_fraction, resamples, bootstrap_seed
 
 A problem is one :class:`~proxynas.errors.ProxynasError` naming ``FILE:LINE`` and, for a name, the
@@ -97,7 +98,13 @@ def _no_duplicates(reader: Reader, names: list[str], section: str, kind: str) ->
 
 
 def _training(reader: Reader, data: Any, section: str) -> TrainingSpec:
-    table = reader.table(data, [section], PROTOCOL_KEYS, required=("epochs",))
+    keys = (*PROTOCOL_KEYS, "imported") if section == "truth" else PROTOCOL_KEYS
+    table = reader.table(data, [section], keys, required=("epochs",))
+    imported = reader.string(table.pop("imported"), [section, "imported"]) if "imported" in table else None
+    if imported is not None and set(table) - {"epochs"}:
+        extra = sorted(set(table) - {"epochs"})[0]
+        raise reader.error([section, extra], f"an imported truth was trained by its source: {section}.{extra} "
+                           "has no say", f"keep imported and epochs in [{section}]")
     values: dict[str, Any] = {}
     for key, value in table.items():
         path: KeyPath = [section, key]
@@ -116,7 +123,7 @@ def _training(reader: Reader, data: Any, section: str) -> TrainingSpec:
             if values[key] < 0:
                 raise reader.error(path, f"{section}.{key} must not be negative, got {value}", "use 0 or more")
     seeds = values.pop("seeds", 1)
-    return TrainingSpec(Protocol.from_dict(values), seeds)  # from_dict reads decay_at as the one milestone
+    return TrainingSpec(Protocol.from_dict(values), seeds, imported)  # from_dict reads decay_at as the one milestone
 
 
 def _space(reader: Reader, data: Any) -> SpaceSpec:
