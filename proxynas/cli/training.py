@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from proxynas.cli.progress import bar
 from proxynas.engine import describe, resolve_device
-from proxynas.engine.executors import ExecutorOptions
+from proxynas.engine.executors import ExecutorOptions, make_executor
 from proxynas.runs import Plan, TrainingData, pending, plan_rows, train_into_store
 from proxynas.store import ResultRow, ResultsStore
 
@@ -46,7 +46,12 @@ def rank(rows: list[ResultRow]) -> list[Ranked]:
 
 def execute(plan: Plan, store: ResultsStore, data: TrainingData, executor: ExecutorOptions, *,
             max_models: int | None, fresh: bool, quiet: bool = False) -> list[Ranked]:
-    """Train what is not in the store yet (with a progress bar), then return the plan's ranking."""
+    """Train what is not in the store yet (with a progress bar), then return the plan's ranking.
+
+    The bar shows candidates done / total, throughput and ETA; with an executor that tells how many
+    stacks are training (ray), also the running tasks.
+    """
+    runner = make_executor(executor)
     jobs = plan.jobs()
     todo = len(pending(plan, store, fresh=fresh))
     if not quiet:
@@ -54,7 +59,8 @@ def execute(plan: Plan, store: ResultsStore, data: TrainingData, executor: Execu
               f"{plan.protocol.epochs} epochs on {len(data.train)} images, {describe_executor(executor)}; "
               f"{len(jobs) - todo} already in the store, {todo} to train", file=sys.stderr)
     with bar(total=todo, desc=plan.trainset, unit="cand") as progress:
-        train_into_store(plan, store, data, executor=executor, max_models=max_models, fresh=fresh,
+        runner.on_running = lambda running: progress.set_postfix_str(f"{running} running")
+        train_into_store(plan, store, data, executor=runner, max_models=max_models, fresh=fresh,
                          on_outcome=lambda outcome: progress.update(1))
     return rank(plan_rows(store, plan))
 

@@ -53,6 +53,9 @@ class Executor(ABC):
     """Trains the stacks of a task and yields one outcome per job as stacks finish."""
 
     device: str | None = None  # where stacks train; None: where the task's data is
+    # told how many stacks are training now whenever that may change, by executors that can tell (ray);
+    # the caller sets it (the CLI's progress bar)
+    on_running: Callable[[int], None] | None = None
 
     @abstractmethod
     def run(self, task: TrainingTask, stacks: Sequence[list[Job]],
