@@ -19,7 +19,7 @@ $(CORE): pyproject.toml
 	touch $(CORE)
 
 $(DEV): $(CORE)
-	$(PY) -m pip install -q -e ".[dev,nni]"
+	$(PY) -m pip install -q -e ".[dev,nni,ray]"
 	touch $(DEV)
 
 install: $(DEV)

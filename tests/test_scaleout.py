@@ -8,6 +8,7 @@ only what is missing; the CLI works end to end in a subprocess.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -244,3 +245,23 @@ def test_a_task_the_cluster_cannot_run_is_an_error_with_a_fix(options, message):
 
 def test_a_cluster_without_gpus_trains_on_cpus():
     assert task_shape(ExecutorOptions(name="ray"), NODES[1:2]) == TaskShape("cpu", 0.0, 1.0)
+
+
+class Terminal(io.StringIO):
+    """stderr as a terminal, so that the CLI draws its progress bar."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.slow
+def test_the_progress_bar_shows_the_running_tasks(cluster, data, tmp_path, monkeypatch):
+    from proxynas.cli.training import execute
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    plan = plan_of(SPACE, IDS[:3], Protocol(epochs=1, batch_size=32))
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        ranked = execute(plan, store, data, ExecutorOptions(name="ray", device="cpu"), max_models=1, fresh=False)
+    drawn = sys.stderr.getvalue()
+    assert len(ranked) == 3 and "3 to train" in drawn
+    assert "2 running" in drawn and "3/3" in drawn and "0 running" in drawn
