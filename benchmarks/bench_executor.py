@@ -8,7 +8,10 @@ digits ipc-10 proxy (100 images, ``--epochs``, the demo's 40) and on the full di
 Ray's workers run at ``--worker-niceness`` (default 0, as the local arm; Ray's own default is 15).
 Ray's start-up (``ray.init`` and the start of one worker process per CPU, each importing torch and the
 engine) is timed apart; the arms then alternate (local, ray, ray, local, ...) ``--repeat`` times each,
-so that the load of a shared machine hits both alike. Outcomes are compared candidate for candidate.
+so that the load of a shared machine hits both alike. Besides wall time, each run's CPU seconds are
+read from /proc: the local arm's process; the ray arm's driver and every process under it (GCS,
+raylet, Ray's agents, the workers), which shared load moves far less than wall time. Outcomes are
+compared candidate for candidate.
 
     python benchmarks/bench_executor.py --repeat 3
 """
@@ -20,6 +23,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import ray
@@ -47,6 +51,49 @@ def parse_args() -> argparse.Namespace:
                         "Ray's own default is 15, which yields the CPU to every other process)")
     p.add_argument("--name", default="executor_cpu", help="result file benchmarks/results/NAME.json")
     return p.parse_args()
+
+
+@dataclass(frozen=True)
+class Proc:
+    name: str
+    ppid: int
+    cpu: float  # user + system CPU seconds so far, all threads
+
+
+def processes() -> dict[int, Proc]:
+    """Every live process, by pid (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        rest = stat[stat.rindex(")") + 2:].split()  # fields from the 3rd (state) on
+        found[int(entry)] = Proc(stat[stat.index("(") + 1:stat.rindex(")")], int(rest[1]),
+                                 (int(rest[11]) + int(rest[12])) / tick)
+    return found
+
+
+def tree(root: int, table: dict[int, Proc]) -> set[int]:
+    """``root`` and its live descendants (for the driver: Ray's GCS, raylet, agents and workers)."""
+    children: dict[int, list[int]] = {}
+    for pid, proc in table.items():
+        children.setdefault(proc.ppid, []).append(pid)
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def cpu_used(before: dict[int, Proc], after: dict[int, Proc], pids: set[int]) -> float:
+    """CPU seconds the processes ``pids`` used between two snapshots (processes that ended are missed)."""
+    return sum(after[p].cpu - (before[p].cpu if p in before else 0.0) for p in pids if p in after)
 
 
 def warm_worker() -> int:
@@ -93,15 +140,22 @@ def main() -> None:
         "ray": lambda: RayExecutor(ExecutorOptions(name="ray", device="cpu", cpus_per_task=1)),
     }
     times: dict[str, list[float]] = {name: [] for name in arms}
+    cpu_s: dict[str, list[float]] = {name: [] for name in arms}  # local: this process; ray: it and Ray's tree
     loads: list[tuple[str, float]] = []
     results: dict[str, dict[tuple[str, str], tuple[Any, ...]]] = {}
     for r in range(args.repeat):
         for name in (("local", "ray") if r % 2 == 0 else ("ray", "local")):
-            start = time.perf_counter()
+            before, start = processes(), time.perf_counter()
             results[name] = study(arms[name]())
             times[name].append(time.perf_counter() - start)
+            after = processes()
+            pids = {os.getpid()} if name == "local" else tree(os.getpid(), after)
+            cpu_s[name].append(cpu_used(before, after, pids))
             loads.append((name, os.getloadavg()[0]))
-            print(f"{name}: {times[name][-1]:.1f} s (load average {loads[-1][1]:.1f})", flush=True)
+            print(f"{name}: {times[name][-1]:.1f} s wall, {cpu_s[name][-1]:.1f} CPU s "
+                  f"(load average {loads[-1][1]:.1f})", flush=True)
+    live = processes()
+    ray_processes = sorted({live[p].name for p in tree(os.getpid(), live)})
     ray.shutdown()
     same = results["local"] == results["ray"]
     best = {k: min(v) for k, v in times.items()}
@@ -121,6 +175,10 @@ def main() -> None:
         "ray_over_local_best": best["ray"] / best["local"],
         "ray_over_local_median": median["ray"] / median["local"],
         "ray_over_local_per_pair": [r / lo for r, lo in zip(times["ray"], times["local"], strict=True)],
+        # CPU seconds: the local arm's process; the ray arm's driver, GCS, raylet, agents and workers
+        "cpu_seconds": cpu_s,
+        "ray_over_local_cpu_median": statistics.median(cpu_s["ray"]) / statistics.median(cpu_s["local"]),
+        "driver_process_tree": ray_processes,
         "candidate_epochs_per_s": {k: cand_epochs / v for k, v in best.items()},
         "outcomes_identical": same,
         "note": "wall time on a 2-core CPU shared with other engineers' runs; arms alternate; the ray arm "
@@ -132,6 +190,9 @@ def main() -> None:
         ("local, s (runs)", " ".join(f"{t:.1f}" for t in times["local"])),
         ("ray, s (runs)", " ".join(f"{t:.1f}" for t in times["ray"])),
         ("ray / local best, median", f"{record['ray_over_local_best']:.3f} / {record['ray_over_local_median']:.3f}"),
+        ("local, CPU s (runs)", " ".join(f"{t:.1f}" for t in cpu_s["local"])),
+        ("ray, CPU s (runs)", " ".join(f"{t:.1f}" for t in cpu_s["ray"])),
+        ("ray / local CPU s, median", f"{record['ray_over_local_cpu_median']:.3f}"),
         ("outcomes identical", str(same)),
     ]))
     print(f"saved {save(args.name, record)}")

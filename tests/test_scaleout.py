@@ -199,6 +199,16 @@ def test_the_cli_searches_through_ray_end_to_end(cluster, tmp_path, home, capsys
     assert "on Ray (127.0.0.1:9); 2 already in the store, 0 to train" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_without_an_address_the_driver_joins_ray_address_when_it_is_set(cluster):
+    code = ("import ray; from proxynas.scaleout.cluster import connect; connect(None); "
+            "print(ray.get_runtime_context().gcs_address)")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "RAY_ADDRESS": cluster},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [cluster]
+
+
 def test_a_worker_process_places_a_runs_data_once(cluster, data):
     from proxynas.engine.run import TrainingTask
 

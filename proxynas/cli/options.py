@@ -26,7 +26,8 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
                    help="local: threads of this process (default); ray: tasks on a Ray cluster")
     p.add_argument("--workers", type=int, metavar="N", help="local: stacks trained side by side")
     p.add_argument("--ray-address", metavar="ADDR",
-                   help="ray: the cluster to join ('auto': the running one; default: start a local Ray)")
+                   help="ray: the cluster to join ('auto': the running one; default: $RAY_ADDRESS, else "
+                        "start a local Ray)")
     p.add_argument("--gpus-per-task", type=float, metavar="F",
                    help="ray: GPUs per stack's task, fractions share a GPU (default: 1 with --device cuda)")
     p.add_argument("--cpus-per-task", type=float, default=1.0, metavar="F", help="ray: CPUs per task")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -24,12 +25,14 @@ def resources(node: Node) -> Mapping[str, float]:
 
 
 def connect(address: str | None) -> None:
-    """Join the cluster at ``address`` ("auto": the one this machine belongs to) or, with None, start a
-    local Ray on this machine. A process keeps its connection (Ray's exit hook closes it), so the next
-    plan of the same command reuses the cluster instead of starting another."""
+    """Join the cluster at ``address`` ("auto": the one this machine belongs to). With None, join
+    ``$RAY_ADDRESS`` when it is set (``ray job submit`` sets it for the driver), else start a local Ray
+    on this machine. A process keeps its connection (Ray's exit hook closes it), so the next plan of
+    the same command reuses the cluster instead of starting another."""
     if ray.is_initialized():
         log.debug("reusing this process's Ray connection")
         return
+    address = address or os.environ.get("RAY_ADDRESS") or None
     try:
         if address is None:
             ray.init(address="local", include_dashboard=False)

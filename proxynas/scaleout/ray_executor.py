@@ -36,8 +36,8 @@ NAMED = 30  # candidates named in the error of a lost run, at most
 
 
 class RayExecutor(Executor):
-    """Stacks as Ray tasks on the cluster at ``options.address`` (None: a local Ray, "auto": the running
-    cluster); the driver yields outcomes as tasks finish (``ray.wait``)."""
+    """Stacks as Ray tasks on the cluster at ``options.address`` ("auto": the running cluster; None:
+    ``$RAY_ADDRESS``, else a local Ray); the driver yields outcomes as tasks finish (``ray.wait``)."""
 
     def __init__(self, options: ExecutorOptions) -> None:
         self.options = options
