@@ -88,19 +88,28 @@ def test_a_search_through_ray_equals_the_local_one_and_a_rerun_trains_nothing(cl
 
 class Recorded:
     """dc_convnet whose stacks write "pid candidate..." to ``log`` when built (the test finds the worker
-    training a candidate there); the candidate ``nan_id`` outputs NaN, so its loss does."""
+    training a candidate there). The first build of ``hold``'s stack then waits, so that the test's kill
+    lands mid-task whatever the machine's speed; the candidate ``nan_id`` outputs NaN, so its loss does."""
 
-    def __init__(self, log: Path, nan_id: str | None = None) -> None:
-        self.log, self.nan_id, self.name = str(log), nan_id, SPACE.name
+    def __init__(self, log: Path, hold: str | None = None, nan_id: str | None = None) -> None:
+        self.log, self.hold, self.nan_id, self.name = str(log), hold, nan_id, SPACE.name
 
     def stack_key(self, candidate):
         return SPACE.stack_key(candidate)
 
     def build_stack(self, candidates, seeds, shape, classes):
+        ids = [c.id for c in candidates]
+        first = self.hold in ids and not any(self.hold in line.split()[1:] for line in read_lines(self.log))
         stack = SPACE.build_stack(candidates, seeds, shape, classes)
         with open(self.log, "a") as f:
-            f.write(f"{os.getpid()} {' '.join(c.id for c in candidates)}\n")
-        return NaNOut(stack) if any(c.id == self.nan_id for c in candidates) else stack
+            f.write(f"{os.getpid()} {' '.join(ids)}\n")
+        if first:
+            time.sleep(120)  # killed here
+        return NaNOut(stack) if self.nan_id in ids else stack
+
+
+def read_lines(path) -> list[str]:
+    return Path(path).read_text().splitlines() if Path(path).exists() else []
 
 
 class NaNOut(nn.Module):
@@ -113,13 +122,12 @@ class NaNOut(nn.Module):
 
 
 def builds(log: Path) -> list[tuple[int, str]]:
-    lines = log.read_text().splitlines() if log.exists() else []
-    return [(int(pid), ids) for pid, ids in (line.split(" ", 1) for line in lines)]
+    return [(int(pid), ids) for pid, ids in (line.split(" ", 1) for line in read_lines(log))]
 
 
 def kill_when_built(log: Path, victim: str) -> threading.Thread:
-    """A thread that SIGKILLs the worker process as soon as it has built ``victim``'s stack (mid-task:
-    the stack then trains for seconds)."""
+    """A thread that SIGKILLs the worker process that built ``victim``'s stack first (mid-task: that
+    build waits for the kill)."""
 
     def kill() -> None:
         deadline = time.time() + 120
@@ -136,14 +144,11 @@ def kill_when_built(log: Path, victim: str) -> threading.Thread:
     return thread
 
 
-SLOW = Protocol(epochs=15, batch_size=32)  # long enough for the kill to land mid-task
-
-
 @pytest.mark.slow
 def test_a_worker_killed_mid_task_is_retried_and_every_row_is_stored_once(cluster, data, tmp_path):
     log = tmp_path / "builds.log"
     victim, nan = IDS[1], IDS[2]
-    plan = plan_of(Recorded(log, nan_id=nan), IDS[:3], SLOW)
+    plan = plan_of(Recorded(log, hold=victim, nan_id=nan), IDS[:3])
     killer = kill_when_built(log, victim)
     with ResultsStore(tmp_path / "r.sqlite") as store:
         trained = train_into_store(plan, store, data, executor=ray_executor(max_retries=2), max_models=1)
@@ -164,7 +169,7 @@ def test_when_retries_run_out_the_rest_is_stored_the_error_names_the_lost_and_a_
         cluster, data, tmp_path):
     log = tmp_path / "builds.log"
     victim = IDS[0]
-    plan = plan_of(Recorded(log), IDS[:3], SLOW)
+    plan = plan_of(Recorded(log, hold=victim), IDS[:3])
     killer = kill_when_built(log, victim)
     with ResultsStore(tmp_path / "r.sqlite") as store:
         with pytest.raises(ProxynasError, match=f"lost: {victim}") as err:
