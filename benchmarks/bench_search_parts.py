@@ -15,7 +15,7 @@ from loops import (
     best_single_accuracy,
     best_single_train,
     reference_accuracy,
-    reference_epochs,
+    reference_lrs,
     reference_train,
 )
 
@@ -73,7 +73,7 @@ def single_arm(kind: str, space: SearchSpace, sample: Sequence[Candidate], all_f
     ``epochs + 1`` epochs, fp32) or "best_single" (``best_single_train``, ``epochs`` epochs, ``accel``),
     each followed by one pass over ``val``; per-epoch seconds fitted to FLOPs to cover all candidates."""
     device = proxy.device
-    trained = reference_epochs(epochs) if kind == "reference" else epochs
+    trained = len(reference_lrs(epochs, 1.0)) if kind == "reference" else epochs
     protocol = Protocol(epochs=epochs, seed=seed)
     per_epoch: dict[str, float] = {}
     for c in sample:
@@ -124,7 +124,7 @@ def accuracy_check(space: SearchSpace, chosen: Sequence[Candidate], device: torc
     pairs = [(c.id, ref, engine[c.id]) for c, ref in zip(chosen, reference, strict=True)]
     done = [(r, e) for _, r, e in pairs if e is not None]
     return {"proxy": "random_fashion_mnist_ipc50", "val_images": len(val),
-            "reference_schedule": f"{reference_epochs(epochs)} epochs, lr x0.1 and a new optimizer after "
+            "reference_schedule": f"{epochs + 1} epochs, lr x0.1 and a new optimizer after "
                                   f"epoch index {epochs // 2 + 1}",
             "engine_schedule": f"{epochs} epochs, lr x0.1 from epoch index {protocol.decay_epoch}, momentum kept",
             "mean_val_acc_reference": statistics.fmean(r for r, _ in done),

@@ -27,29 +27,25 @@ from proxynas.datasets.base import TensorSet
 from proxynas.engine import Accel, Protocol
 
 
-def reference_epochs(epochs: int) -> int:
-    """Epochs the reference trains when asked for ``epochs`` (``range(Epoch + 1)``)."""
-    return epochs + 1
-
-
-def reference_decay_after(epochs: int) -> int:
-    """Index of the epoch after which the reference decays the learning rate (``lr_schedule``)."""
-    return epochs // 2 + 1
+def reference_lrs(epochs: int, lr: float) -> list[float]:
+    """The learning rate of each epoch the reference trains when asked for ``epochs``: ``Epoch + 1``
+    epochs (``range(Epoch + 1)``), x0.1 after the epoch whose index is ``Epoch // 2 + 1`` (``lr_schedule``).
+    Where the rate changes, the reference makes a new optimizer."""
+    decay_after = epochs // 2 + 1
+    return [lr if e <= decay_after else lr * 0.1 for e in range(epochs + 1)]
 
 
 def reference_train(model: nn.Module, train: TensorSet, protocol: Protocol, seed: int) -> float:
     """Train ``model`` as the reference does for ``protocol.epochs``; the last epoch's mean loss."""
     loader = DataLoader(TensorDataset(train.images, train.labels), batch_size=protocol.batch_size,
                         shuffle=True, num_workers=0, generator=torch.Generator().manual_seed(seed))
-
-    def sgd(lr: float) -> torch.optim.SGD:
-        return torch.optim.SGD(model.parameters(), lr=lr, momentum=protocol.momentum,
-                               weight_decay=protocol.weight_decay)
-
-    lr = protocol.lr
-    optimizer = sgd(lr)
+    lrs = reference_lrs(protocol.epochs, protocol.lr)
+    optimizer = None
     loss_avg = 0.0
-    for epoch in range(reference_epochs(protocol.epochs)):
+    for epoch, lr in enumerate(lrs):
+        if optimizer is None or lr != lrs[epoch - 1]:  # as the reference: a new optimizer, momentum from zero
+            optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=protocol.momentum,
+                                        weight_decay=protocol.weight_decay)
         model.train()
         loss_avg, correct, seen = 0.0, 0, 0
         for images, labels in loader:
@@ -62,9 +58,6 @@ def reference_train(model: nn.Module, train: TensorSet, protocol: Protocol, seed
             loss.backward()
             optimizer.step()
         loss_avg /= seen
-        if epoch == reference_decay_after(protocol.epochs):
-            lr *= 0.1
-            optimizer = sgd(lr)  # as the reference: a new optimizer, momentum from zero
     return loss_avg
 
 

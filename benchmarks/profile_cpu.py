@@ -24,8 +24,16 @@ import torch
 from benchlib import environment, save
 from loops import flops_per_image
 from machine import cpu_description, git_commit, load_average, matmul_rate
-from profile_parts import StepTimer, layer_times, median_parts, optimizer_variants, thread_layouts
+from profile_parts import (
+    StepTimer,
+    allocator_compare,
+    layer_times,
+    median_parts,
+    optimizer_variants,
+    thread_layouts,
+)
 
+from proxynas.engine.cpu_memory import keep_freed_memory
 from search_spaces import get_space
 
 # The benchmark's sample (24 of widths 32/64, seed 0): the top by FLOPs (57% of them in the first
@@ -43,6 +51,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads-candidates", default="d3_w64_leakyrelu_batchnorm_none,d2_w64_relu_layernorm_avgpool,"
                                                     "d1_w32_relu_batchnorm_avgpool")
     p.add_argument("--threads-steps", type=int, default=3)
+    p.add_argument("--allocator-candidates", default="d3_w64_leakyrelu_batchnorm_none,d2_w64_relu_layernorm_avgpool")
+    p.add_argument("--glibc-default", action="store_true",
+                   help="profile with glibc's default allocation (default: freed memory kept, as the engine)")
     p.add_argument("--layers", default="64x32,128x16", help="CHANNELSxSIZE shapes for the single layers")
     p.add_argument("--name", default="profile_cpu")
     return p.parse_args()
@@ -94,6 +105,14 @@ def main() -> None:
     record: dict[str, Any] = {**environment(torch.device("cpu")), "cpu_model": cpu_description(),
                               "git": git_commit(), "load_average_start": load_average(),
                               "matmul": {"start": matmul_both()}, "candidates": {}}
+    record["allocator"] = {}
+    for cid in filter(None, args.allocator_candidates.split(",")):
+        record["allocator"][cid] = r = allocator_compare(cid, 2, args.repeat)
+        print(f"allocator {cid}: " + "; ".join(
+            f"{k}: wall {statistics.median(x['step'] for x in v):.2f} s, system "
+            f"{statistics.median(x['cpu_system'] for x in v):.2f} s, "
+            f"{statistics.median(x['page_faults'] for x in v):.0f} page faults" for k, v in r.items()), flush=True)
+    record["freed_memory_kept"] = not args.glibc_default and keep_freed_memory()
     ids = args.candidates.split(",")
     for i, cid in enumerate(ids):
         record["candidates"][cid] = r = profile_candidate(cid, images, labels, args.repeat)

@@ -3,10 +3,16 @@ breakdown by kind of op, threads, the optimizer's variants and single layers in 
 
 from __future__ import annotations
 
+import json
+import os
+import resource
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -63,7 +69,9 @@ class StepTimer:
         self.generator = torch.Generator().manual_seed(0)
 
     def step(self) -> dict[str, float]:
-        """Seconds of: data (gather a batch), forward (with the loss), backward, optimizer."""
+        """Seconds of: data (gather a batch), forward (with the loss), backward, optimizer; and the
+        step's CPU seconds on this thread (user + system: robust to other processes' load)."""
+        r0 = resource.getrusage(resource.RUSAGE_THREAD)
         t0 = time.perf_counter()
         index = torch.randperm(len(self.images), generator=self.generator)[:self.batch]
         x, y = self.images[index], self.labels[index]
@@ -75,7 +83,10 @@ class StepTimer:
         t3 = time.perf_counter()
         self.optimizer.step()
         t4 = time.perf_counter()
-        return {"data": t1 - t0, "forward": t2 - t1, "backward": t3 - t2, "optimizer": t4 - t3, "step": t4 - t0}
+        r1 = resource.getrusage(resource.RUSAGE_THREAD)
+        return {"data": t1 - t0, "forward": t2 - t1, "backward": t3 - t2, "optimizer": t4 - t3, "step": t4 - t0,
+                "cpu_user": r1.ru_utime - r0.ru_utime, "cpu_system": r1.ru_stime - r0.ru_stime,
+                "page_faults": r1.ru_minflt - r0.ru_minflt}
 
     @torch.no_grad()
     def evaluate(self, images: Tensor, batch: int) -> float:
@@ -206,3 +217,39 @@ def layer_times(batch: int, channels: int, size: int, repeat: int) -> dict[str, 
             row["gflop_per_s_channels_last"] = flops / row["channels_last"] / 1e9
         out[name] = row
     return out
+
+
+def allocator_child(candidate_id: str, keep: bool, steps: int) -> dict[str, float]:
+    """In a fresh process: median step wall / user / system seconds and page faults, with glibc's
+    default allocation or with freed memory kept (``proxynas.engine.cpu_memory``)."""
+    if keep:
+        from proxynas.engine.cpu_memory import keep_freed_memory
+
+        keep_freed_memory()
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(0)
+    timer = StepTimer(candidate_id, False, torch.randn(500, 3, 32, 32, generator=g),
+                      torch.randint(0, 10, (500,), generator=g), 256)
+    timer.step()
+    return median_parts([timer.step() for _ in range(steps)])
+
+
+def allocator_compare(candidate_id: str, steps: int, rounds: int) -> dict[str, list[dict[str, float]]]:
+    """``allocator_child`` in fresh processes, default and kept alternating, ``rounds`` times each."""
+    out: dict[str, list[dict[str, float]]] = {"glibc_default": [], "freed_memory_kept": []}
+    for _ in range(rounds):
+        for name, keep in (("glibc_default", False), ("freed_memory_kept", True)):
+            proc = subprocess.run([sys.executable, __file__, "allocator", candidate_id, str(int(keep)), str(steps)],
+                                  capture_output=True, text=True, check=True, env=child_env())
+            out[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return out
+
+
+def child_env() -> dict[str, str]:
+    """This process's environment with the repository first on the path (a worktree's code, not an install)."""
+    root = str(Path(__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["allocator"]:
+    print(json.dumps(allocator_child(sys.argv[2], sys.argv[3] == "1", int(sys.argv[4]))))
