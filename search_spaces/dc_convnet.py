@@ -14,6 +14,7 @@ from torch import nn
 
 from proxynas.engine.stack import seeded
 from search_spaces.base import Candidate, SearchSpace
+from search_spaces.pooling import AvgPool2x2
 
 DEPTHS = (1, 2, 3, 4)
 WIDTHS = (32, 64, 128, 256)
@@ -48,7 +49,7 @@ def make_activation(kind: str) -> nn.Module:
 
 
 def make_pool(kind: str) -> nn.Module:
-    return {"maxpool": nn.MaxPool2d(2, 2), "avgpool": nn.AvgPool2d(2, 2)}[kind]
+    return {"maxpool": nn.MaxPool2d(2, 2), "avgpool": AvgPool2x2()}[kind]
 
 
 def feature_shapes(config: Mapping[str, Any], input_shape: Sequence[int]) -> list[tuple[int, int, int]]:
@@ -104,6 +105,11 @@ class DCConvNetSpace(SearchSpace):
 
     def build(self, candidate: Candidate, input_shape: Sequence[int], num_classes: int) -> nn.Module:
         return ConvNet(candidate.config, input_shape, num_classes)
+
+    def layout_key(self, candidate: Candidate) -> str:
+        """Candidates that train equally fast in a memory layout: the activation does not matter
+        (elementwise), the norm does (``proxynas.engine.layout``)."""
+        return f"{self.name}/d{candidate['depth']}_w{candidate['width']}_{candidate['pool']}_{candidate['norm']}"
 
     def stack_key(self, candidate: Candidate) -> Hashable:
         """Candidates of one (depth, width, pool) have equal tensor shapes: they train as one stack."""
