@@ -27,6 +27,8 @@ CPU (shrunk; the committed command is in benchmarks/results/README.md):
 from __future__ import annotations
 
 import argparse
+import time
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -35,9 +37,19 @@ from benchlib import environment, table, timed
 from loops import best_single_train, flops_per_image, reference_train
 from machine import cpu_description, git_commit, gpu_peak, load_average, matmul_rate
 
-from proxynas.engine import Accel, Job, Protocol, default_stack_size, default_workers, resolve_device, run_jobs
+from proxynas.engine import (
+    Accel,
+    Job,
+    Protocol,
+    TrainingTask,
+    default_stack_size,
+    default_workers,
+    resolve_device,
+    run_jobs,
+)
 from proxynas.engine import seeded as build_seeded
 from proxynas.errors import DataError
+from proxynas.paths import home
 from search_spaces import get_space
 
 
@@ -56,6 +68,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--data-root", help="where FashionMNIST is (default: proxynas's own search)")
     p.add_argument("--truth-candidates", type=int, default=15, help="candidates of (d); 0 skips it")
     p.add_argument("--truth-images", type=int, default=60000)
+    p.add_argument("--no-reference-kept-memory", action="store_true",
+                   help="CPU: do not time (a) a second time with freed memory kept (engine.cpu_memory)")
     p.add_argument("--peak-tflops-fp32", type=float, help="override the device's fp32/TF32 dense peak")
     p.add_argument("--peak-tflops-bf16", type=float, help="override the device's bf16 dense peak")
     p.add_argument("--stack", type=int, help="engine stack size (default: default_stack_size)")
@@ -63,7 +77,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--compile", metavar="MODE", help="torch.compile the stacks in this mode (e.g. default, "
                                                      "reduce-overhead: CUDA graphs); one worker then")
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast in the engine")
-    p.add_argument("--no-channels-last", action="store_true")
+    p.add_argument("--no-channels-last", action="store_true", help="contiguous tensors only (no layout choice)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", help="result file benchmarks/results/NAME.json (default: search_<device type>)")
     return p.parse_args()
@@ -115,8 +129,9 @@ def main() -> None:
     widths = [int(w) for w in args.widths.split(",")] if args.widths else list(space.dimensions["width"])
     candidates = space.sample(args.candidates, seed=args.seed, width=widths)
     default = Accel.for_device(device)
-    accel = Accel(bf16=default.bf16 and not args.fp32, fused_sgd=default.fused_sgd, compile=args.compile,
-                  channels_last=default.channels_last and not args.no_channels_last)
+    accel = replace(default, bf16=default.bf16 and not args.fp32, compile=args.compile,
+                    channels_last=default.channels_last and not args.no_channels_last,
+                    choose_layout=default.choose_layout and not args.no_channels_last)
     stack, workers = args.stack or default_stack_size(device), args.workers or default_workers(device)
     workers = 1 if accel.compile else workers
     shape, epochs, ref_epochs = (3, 32, 32), args.epochs, args.reference_epochs or args.epochs
@@ -142,19 +157,33 @@ def main() -> None:
     proxy, val = random_set(args.images, args.seed, device), random_set(args.images, args.seed + 1, device)
     smallest = min(candidates, key=lambda c: flops[c.id])
     warm = Protocol(epochs=1, seed=args.seed)
-    warm_s, _ = timed(lambda: (
-        reference_train(build_seeded(lambda: space.build(smallest, shape, 10), 0).to(device), proxy, warm, 0),
-        best_single_train(build_seeded(lambda: space.build(smallest, shape, 10), 0).to(device), proxy, warm, 0,
-                          accel),
-        list(run_jobs([Job(smallest, 0)], space, proxy, val, val, warm, accel=accel, workers=1))), device)
-    record.part("warm_up", {"candidate": smallest.id, "seconds": warm_s})
 
+    def build(c: Any = smallest) -> torch.nn.Module:
+        return build_seeded(lambda: space.build(c, shape, 10), 0).to(device)
+
+    # (a) first, in the process as the reference code has it: nothing of the engine has run yet
+    warm_s, _ = timed(lambda: reference_train(build(), proxy, warm, 0), device)
     sample = pick(candidates, args.reference_sample, args.seed + 1)
     fp32 = Accel(compile=accel.compile)
     a = single_arm("reference", space, sample, flops, proxy, val, ref_epochs, args.seed, fp32)
     rates(a, "fp32", limit, peaks)
     record.part("a_reference", a)
-    a2 = single_arm("best_single", space, sample, flops, proxy, val, ref_epochs, args.seed, accel)
+
+    engine_warm_s, _ = timed(lambda: (
+        list(run_jobs([Job(smallest, 0)], space, proxy, val, val, warm, accel=accel, workers=1)),
+        best_single_train(build(), proxy, warm, 0, accel)), device)
+    record.part("warm_up", {"candidate": smallest.id, "reference_seconds": warm_s, "engine_seconds": engine_warm_s,
+                            "cpu_freed_memory_kept_from_here": device.type == "cpu"})
+    chosen = layouts(space, candidates, proxy, val, Protocol(epochs=epochs, seed=args.seed), accel)
+    record.part("layouts", chosen)
+    if device.type == "cpu" and not args.no_reference_kept_memory:
+        # (a) again, now that the engine has set this process to keep freed memory (engine.cpu_memory):
+        # how much of the engine's lead is that setting, which any loop in the process then shares
+        a_kept = single_arm("reference", space, sample, flops, proxy, val, ref_epochs, args.seed, fp32)
+        rates(a_kept, "fp32", limit, peaks)
+        record.part("a_reference_freed_memory_kept", a_kept)
+    layout_of = {cid: v == "channels_last" for cid, v in chosen["per_candidate"].items()}
+    a2 = single_arm("best_single", space, sample, flops, proxy, val, ref_epochs, args.seed, accel, layout_of)
     rates(a2, precision, limit, peaks)
     record.part("a2_best_single", a2)
 
@@ -169,6 +198,9 @@ def main() -> None:
     b["speedup_over_reference"] = b["candidate_epochs_per_s"] / a["candidate_epochs_per_s"]
     b["speedup_over_best_single"] = b["candidate_epochs_per_s"] / a2["candidate_epochs_per_s"]
     b["reference_schedule_seconds"] = a["seconds_per_epoch_all_candidates"] * a["epochs_trained"]
+    if "a_reference_freed_memory_kept" in record.data:
+        b["speedup_over_reference_freed_memory_kept"] = (
+            b["candidate_epochs_per_s"] / record.data["a_reference_freed_memory_kept"]["candidate_epochs_per_s"])
     record.part("b_engine", b)
 
     if args.accuracy_candidates:
@@ -184,12 +216,30 @@ def main() -> None:
                                                 workers, args.truth_images, args.seed))
     end = measured_limits(device)
     best = {k: max(v, end[k]) for k, v in limit.items()}
-    for part in (a, a2, b):
-        rates(part, part["precision"], best, peaks)
-    record.data.update(a_reference=a, a2_best_single=a2, b_engine=b, load_average_end=load_average())
+    for part in (a, a2, b, record.data.get("a_reference_freed_memory_kept")):
+        if part is not None:
+            rates(part, part["precision"], best, peaks)
+    record.data.update(load_average_end=load_average())
     record.part("limits_end", {"measured_matmul_flop_per_s": end, "limit_used_flop_per_s": best})
     print(summary(record.data, args))
     print(f"saved {record.save()}")
+
+
+def layouts(space: Any, candidates: list[Any], proxy: Any, val: Any, protocol: Protocol,
+            accel: Accel) -> dict[str, Any]:
+    """The engine's layout of every candidate, decided before timing: on a CPU the first decision for a
+    kind is measured once per machine (``engine.layout``); its one-time cost is reported here."""
+    trainer = TrainingTask(space, proxy, val, val, protocol, accel=accel).trainer()
+    start = time.perf_counter()
+    chosen = {}
+    for c in candidates:
+        stack = trainer.build([Job(c, protocol.seed)])
+        weights = [p for p in stack.parameters() if p.dim() == 4 and p.shape[1] > 1]
+        chosen[c.id] = "channels_last" if weights and not weights[-1].is_contiguous() else "contiguous"
+    cache = home() / "cpu_layouts.json"
+    return {"choose_layout": accel.choose_layout, "seconds": time.perf_counter() - start,
+            "cache": str(cache) if accel.choose_layout and proxy.device.type == "cpu" else None,
+            "per_candidate": chosen}
 
 
 def summary(r: dict[str, Any], args: argparse.Namespace) -> str:
@@ -198,11 +248,16 @@ def summary(r: dict[str, Any], args: argparse.Namespace) -> str:
     rows = [("device", f"{r['device']} ({r['cpu_model']['model']})"), ("torch", r["torch"]),
             ("workload", f"{args.candidates} candidates x {args.epochs} epochs, {args.images} images"),
             ("engine settings", str(r["settings"]["engine"])),
+            ("engine layouts", f"{sum(v == 'channels_last' for v in r['layouts']['per_candidate'].values())} of "
+                               f"{len(r['layouts']['per_candidate'])} channels_last (decided in "
+                               f"{r['layouts']['seconds']:.1f} s before timing)"),
             ("(a) reference, s/cand-epoch", f"{1 / a['candidate_epochs_per_s']:.3f}"
                                             + (" (extrapolated)" if a["extrapolated"] else "")),
             ("(a2) best single, s/cand-epoch", f"{1 / a2['candidate_epochs_per_s']:.3f}"),
             ("(b) engine, s/cand-epoch", f"{1 / b['candidate_epochs_per_s']:.3f} ({b['seconds']:.1f} s in all)"),
             ("speedup b/a, b/a2", f"{b['speedup_over_reference']:.2f}x, {b['speedup_over_best_single']:.2f}x"),
+            *([("speedup b / a with freed memory kept", f"{b['speedup_over_reference_freed_memory_kept']:.2f}x")]
+              if "speedup_over_reference_freed_memory_kept" in b else []),
             ("GFLOP/s a / a2 / b", f"{a['flop_per_s'] / 1e9:.1f} / {a2['flop_per_s'] / 1e9:.1f} / "
                                    f"{b['flop_per_s'] / 1e9:.1f}"),
             ("measured matmul GFLOP/s", ", ".join(f"{k} {v / 1e9:.1f}" for k, v in limit.items())),

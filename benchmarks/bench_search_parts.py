@@ -68,16 +68,20 @@ def time_model(flops: list[float], seconds: list[float]) -> tuple[float, float]:
 
 
 def single_arm(kind: str, space: SearchSpace, sample: Sequence[Candidate], all_flops: dict[str, float],
-               proxy: TensorSet, val: TensorSet, epochs: int, seed: int, accel: Accel) -> dict[str, Any]:
+               proxy: TensorSet, val: TensorSet, epochs: int, seed: int, accel: Accel,
+               channels_last: dict[str, bool] | None = None) -> dict[str, Any]:
     """One candidate at a time on the proxy: ``kind`` "reference" (the reference's loop and schedule:
-    ``epochs + 1`` epochs, fp32) or "best_single" (``best_single_train``, ``epochs`` epochs, ``accel``),
-    each followed by one pass over ``val``; per-epoch seconds fitted to FLOPs to cover all candidates."""
+    ``epochs + 1`` epochs, fp32) or "best_single" (``best_single_train``, ``epochs`` epochs, ``accel``,
+    each model in the layout of ``channels_last``), each followed by one pass over ``val``; per-epoch
+    seconds fitted to FLOPs to cover all candidates."""
     device = proxy.device
     trained = len(reference_lrs(epochs, 1.0)) if kind == "reference" else epochs
     protocol = Protocol(epochs=epochs, seed=seed)
     per_epoch: dict[str, float] = {}
     for c in sample:
         model = seeded(lambda c=c: space.build(c, proxy.shape, 10), seed).to(device)
+        if channels_last and channels_last.get(c.id):
+            model = model.to(memory_format=torch.channels_last)
         if kind == "reference":
             run: Callable[[], Any] = lambda m=model: (reference_train(m, proxy, protocol, seed),  # noqa: E731
                                                      reference_accuracy(m, val))

@@ -10,7 +10,7 @@ an input shape and a batch size, it times a forward and backward pass of a throw
 kind in both layouts (CPU time of this thread, so other processes' load counts little) and keeps the
 faster; channels_last only when it is faster by a clear margin.
 
-Decisions are stored per machine (CPU model, torch, threads) in ``$PROXYNAS_HOME/cpu_layouts.json``,
+Decisions are stored per machine (CPU model, torch) in ``$PROXYNAS_HOME/cpu_layouts.json``,
 so a machine decides once and then always trains a candidate the same way: an outcome stays a function
 of (candidate, training set, protocol, seed) on that machine, whatever else is in its stack or run.
 The layouts differ only in the order of float additions inside convolutions and norms, so a decision
@@ -44,8 +44,9 @@ _file_lock = threading.Lock()  # one measurement and one write at a time in this
 
 
 def machine_key() -> str:
-    """What a decision holds for: this CPU, this torch, this many intra-op threads."""
-    return f"{cpu_model()} | torch {torch.__version__} | {torch.get_num_threads()} threads"
+    """What a decision holds for: this CPU and this torch (whatever the thread count, so that one
+    machine trains a candidate in one layout whether it runs one worker or several)."""
+    return f"{cpu_model()} | torch {torch.__version__}"
 
 
 def cpu_model() -> str:
