@@ -27,21 +27,27 @@ CPU (shrunk; the committed command is in benchmarks/results/README.md):
 from __future__ import annotations
 
 import argparse
-import time
 from dataclasses import replace
 from typing import Any
 
 import torch
-from bench_search_parts import Record, accuracy_check, random_set, single_arm, truth_throughput
+from bench_search_parts import (
+    Record,
+    accuracy_check,
+    cpu_timed,
+    layouts,
+    random_set,
+    single_arm,
+    truth_throughput,
+)
 from benchlib import environment, table, timed
 from loops import best_single_train, flops_per_image, reference_train
-from machine import cpu_description, git_commit, gpu_peak, load_average, matmul_rate
+from machine import cpu_description, git_commit, gpu_peak, load_average, matmul_per_cpu_second, matmul_rate
 
 from proxynas.engine import (
     Accel,
     Job,
     Protocol,
-    TrainingTask,
     default_stack_size,
     default_workers,
     resolve_device,
@@ -49,7 +55,6 @@ from proxynas.engine import (
 )
 from proxynas.engine import seeded as build_seeded
 from proxynas.errors import DataError
-from proxynas.paths import home
 from search_spaces import get_space
 
 
@@ -188,13 +193,23 @@ def main() -> None:
     record.part("a2_best_single", a2)
 
     jobs = [Job(c, args.seed) for c in candidates]
-    b_seconds, outcomes = timed(lambda: list(run_jobs(
+    before_b = measured_limits(device)
+    b_seconds, b_cpu, outcomes = cpu_timed(lambda: list(run_jobs(
         jobs, space, proxy, val, val, Protocol(epochs=epochs, seed=args.seed), max_models=stack,
         accel=accel, workers=workers)), device)
-    b = {"seconds": b_seconds, "epochs_trained": epochs, "candidate_epochs_per_s": len(jobs) * epochs / b_seconds,
-         "flop_per_s": sum(flops.values()) * epochs * args.images / b_seconds,
-         "failed": sum(o.status != "done" for o in outcomes)}
+    after_b = measured_limits(device)
+    work = sum(flops.values()) * epochs * args.images
+    b = {"seconds": b_seconds, "cpu_seconds": b_cpu, "epochs_trained": epochs,
+         "candidate_epochs_per_s": len(jobs) * epochs / b_seconds, "flop_per_s": work / b_seconds,
+         "flop_per_cpu_s": work / b_cpu, "failed": sum(o.status != "done" for o in outcomes),
+         "matmul_just_before_and_after": [before_b, after_b]}
     rates(b, precision, limit, peaks)
+    adjacent = {k: (before_b[k] + after_b[k]) / 2 for k in before_b}
+    b["over_matmul_measured_around_it"] = b["flop_per_s"] / adjacent.get(precision, adjacent["fp32"])
+    if device.type == "cpu":  # load-robust: FLOPs per CPU-second against one core's matmul per CPU-second
+        one_core = matmul_per_cpu_second()
+        b["matmul_flop_per_cpu_s_one_thread"] = one_core
+        b["per_cpu_second_over_matmul"] = b["flop_per_cpu_s"] / one_core
     b["speedup_over_reference"] = b["candidate_epochs_per_s"] / a["candidate_epochs_per_s"]
     b["speedup_over_best_single"] = b["candidate_epochs_per_s"] / a2["candidate_epochs_per_s"]
     b["reference_schedule_seconds"] = a["seconds_per_epoch_all_candidates"] * a["epochs_trained"]
@@ -212,8 +227,12 @@ def main() -> None:
             record.skip("c_accuracy", str(err))
     if args.truth_candidates:
         chosen = space.candidates(**{k: space.default()[k] for k in ("depth", "width", "pool")})
-        record.part("d_truth", truth_throughput(space, chosen[:args.truth_candidates], device, accel, stack,
-                                                workers, args.truth_images, args.seed))
+        chosen = chosen[:args.truth_candidates]
+        truth_layouts = layouts(space, chosen, proxy, val, Protocol(epochs=1, seed=args.seed), accel)  # before timing
+        record.part("d_truth", truth_throughput(
+            space, chosen, device, accel, stack, workers, args.truth_images, args.seed,
+            {cid: v == "channels_last" for cid, v in truth_layouts["per_candidate"].items()}) | {
+            "layouts": truth_layouts})
     end = measured_limits(device)
     best = {k: max(v, end[k]) for k, v in limit.items()}
     for part in (a, a2, b, record.data.get("a_reference_freed_memory_kept")):
@@ -223,23 +242,6 @@ def main() -> None:
     record.part("limits_end", {"measured_matmul_flop_per_s": end, "limit_used_flop_per_s": best})
     print(summary(record.data, args))
     print(f"saved {record.save()}")
-
-
-def layouts(space: Any, candidates: list[Any], proxy: Any, val: Any, protocol: Protocol,
-            accel: Accel) -> dict[str, Any]:
-    """The engine's layout of every candidate, decided before timing: on a CPU the first decision for a
-    kind is measured once per machine (``engine.layout``); its one-time cost is reported here."""
-    trainer = TrainingTask(space, proxy, val, val, protocol, accel=accel).trainer()
-    start = time.perf_counter()
-    chosen = {}
-    for c in candidates:
-        stack = trainer.build([Job(c, protocol.seed)])
-        weights = [p for p in stack.parameters() if p.dim() == 4 and p.shape[1] > 1]
-        chosen[c.id] = "channels_last" if weights and not weights[-1].is_contiguous() else "contiguous"
-    cache = home() / "cpu_layouts.json"
-    return {"choose_layout": accel.choose_layout, "seconds": time.perf_counter() - start,
-            "cache": str(cache) if accel.choose_layout and proxy.device.type == "cpu" else None,
-            "per_candidate": chosen}
 
 
 def summary(r: dict[str, Any], args: argparse.Namespace) -> str:
@@ -262,7 +264,12 @@ def summary(r: dict[str, Any], args: argparse.Namespace) -> str:
                                    f"{b['flop_per_s'] / 1e9:.1f}"),
             ("measured matmul GFLOP/s", ", ".join(f"{k} {v / 1e9:.1f}" for k, v in limit.items())),
             ("rate / matmul a / a2 / b", f"{a['over_measured_matmul']:.1%} / {a2['over_measured_matmul']:.1%} / "
-                                         f"{b['over_measured_matmul']:.1%}")]
+                                         f"{b['over_measured_matmul']:.1%} (the best matmul of the run)"),
+            ("b / matmul measured around b", f"{b['over_matmul_measured_around_it']:.1%}")]
+    if "per_cpu_second_over_matmul" in b:
+        rows.append(("b per CPU-second / matmul per CPU-s", f"{b['flop_per_cpu_s'] / 1e9:.1f} / "
+                     f"{b['matmul_flop_per_cpu_s_one_thread'] / 1e9:.1f} GFLOP = "
+                     f"{b['per_cpu_second_over_matmul']:.1%}"))
     if "utilization_of_datasheet_peak" in b:
         rows.append(("of datasheet peak a / a2 / b", " / ".join(
             f"{p['utilization_of_datasheet_peak']:.1%}" for p in (a, a2, b))))

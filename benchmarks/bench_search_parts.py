@@ -3,14 +3,16 @@ accuracy check on a real proxy and the ground truth's throughput; and the record
 
 from __future__ import annotations
 
+import resource
 import statistics
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from benchlib import save, timed
+from benchlib import save
 from loops import (
     best_single_accuracy,
     best_single_train,
@@ -23,7 +25,8 @@ from condensed import get_method
 from condensed.base import Context
 from proxynas.datasets import dataset_info, load_dataset
 from proxynas.datasets.base import TensorSet
-from proxynas.engine import Accel, Job, Protocol, run_jobs, seeded
+from proxynas.engine import Accel, Job, Protocol, TrainingTask, run_jobs, seeded
+from proxynas.paths import home
 from search_spaces.base import Candidate, SearchSpace
 
 
@@ -54,6 +57,20 @@ def random_set(n: int, seed: int, device: torch.device, shape: tuple[int, int, i
     return TensorSet(images, labels, 10).to(device)
 
 
+def cpu_timed(run: Callable[[], Any], device: torch.device) -> tuple[float, float, Any]:
+    """(wall seconds, CPU seconds of this process (user + system, all threads), result) of ``run()``,
+    the device drained before and after. CPU seconds count what the run itself computed, so other
+    processes' load on a shared machine moves them far less than the wall time."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    result = run()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, result
+
+
 def time_model(flops: list[float], seconds: list[float]) -> tuple[float, float]:
     """(a, b) of seconds-per-epoch = a + b * (training FLOPs of one image), least squares, a and b >= 0:
     a fixed cost per epoch (launches, host syncs) and a cost per FLOP; a sample of candidates with
@@ -78,6 +95,7 @@ def single_arm(kind: str, space: SearchSpace, sample: Sequence[Candidate], all_f
     trained = len(reference_lrs(epochs, 1.0)) if kind == "reference" else epochs
     protocol = Protocol(epochs=epochs, seed=seed)
     per_epoch: dict[str, float] = {}
+    cpu_s = wall_s = 0.0
     for c in sample:
         model = seeded(lambda c=c: space.build(c, proxy.shape, 10), seed).to(device)
         if channels_last and channels_last.get(c.id):
@@ -88,7 +106,8 @@ def single_arm(kind: str, space: SearchSpace, sample: Sequence[Candidate], all_f
         else:
             run = lambda m=model: (best_single_train(m, proxy, protocol, seed, accel),  # noqa: E731
                                    best_single_accuracy(m, val, accel))
-        seconds, _ = timed(run, device)
+        seconds, cpu, _ = cpu_timed(run, device)
+        wall_s, cpu_s = wall_s + seconds, cpu_s + cpu
         per_epoch[c.id] = seconds / trained
         print(f"({kind}) {c.id}: {seconds:.2f} s for {trained} epochs", flush=True)
     overhead, per_flop = time_model([all_flops[c.id] for c in sample], list(per_epoch.values()))
@@ -101,7 +120,9 @@ def single_arm(kind: str, space: SearchSpace, sample: Sequence[Candidate], all_f
             "timed_seconds_per_epoch": per_epoch,
             "seconds_per_epoch_all_candidates": seconds_per_epoch_all,
             "candidate_epochs_per_s": len(all_flops) / seconds_per_epoch_all,
-            "flop_per_s": sum(all_flops.values()) * len(proxy) / seconds_per_epoch_all}
+            "flop_per_s": sum(all_flops.values()) * len(proxy) / seconds_per_epoch_all,
+            "timed_wall_seconds": wall_s, "timed_cpu_seconds": cpu_s,
+            "flop_per_cpu_s": sum(all_flops[c.id] for c in sample) * len(proxy) * trained / cpu_s}
 
 
 def accuracy_check(space: SearchSpace, chosen: Sequence[Candidate], device: torch.device, accel: Accel,
@@ -138,20 +159,40 @@ def accuracy_check(space: SearchSpace, chosen: Sequence[Candidate], device: torc
 
 
 def truth_throughput(space: SearchSpace, chosen: Sequence[Candidate], device: torch.device, accel: Accel,
-                     stack: int, workers: int, images: int, seed: int) -> dict[str, Any]:
+                     stack: int, workers: int, images: int, seed: int,
+                     channels_last: dict[str, bool]) -> dict[str, Any]:
     """(d): one epoch on ``images`` images (the full data's setting): the engine against the best
-    single-network loop, on candidates of the default ConvNet's shape."""
+    single-network loop (each model in the engine's layout), on candidates of the default ConvNet's shape."""
     data = random_set(images, seed + 4, device)
     protocol = Protocol(epochs=1, seed=seed)
     tiny = random_set(2, seed + 5, device)
     jobs = [Job(c, seed) for c in chosen]
-    engine_s, _ = timed(lambda: list(run_jobs(jobs, space, data, tiny, tiny, protocol, max_models=stack,
-                                              accel=accel, workers=workers)), device)
+    engine_s, _, _ = cpu_timed(lambda: list(run_jobs(jobs, space, data, tiny, tiny, protocol, max_models=stack,
+                                                    accel=accel, workers=workers)), device)
     single_s = 0.0
     for c in chosen:
         model = seeded(lambda c=c: space.build(c, data.shape, 10), seed).to(device)
-        seconds, _ = timed(lambda m=model: best_single_train(m, data, protocol, seed, accel), device)
+        if channels_last.get(c.id):
+            model = model.to(memory_format=torch.channels_last)
+        seconds, _, _ = cpu_timed(lambda m=model: best_single_train(m, data, protocol, seed, accel), device)
         single_s += seconds
     n = len(chosen) * len(data)
     return {"candidates": [c.id for c in chosen], "images": len(data), "engine_images_per_s": n / engine_s,
             "best_single_images_per_s": n / single_s, "engine_over_single": single_s / engine_s}
+
+
+def layouts(space: Any, candidates: list[Any], proxy: Any, val: Any, protocol: Protocol,
+            accel: Accel) -> dict[str, Any]:
+    """The engine's layout of every candidate, decided before timing: on a CPU the first decision for a
+    kind is measured once per machine (``engine.layout``); its one-time cost is reported here."""
+    trainer = TrainingTask(space, proxy, val, val, protocol, accel=accel).trainer()
+    start = time.perf_counter()
+    chosen = {}
+    for c in candidates:
+        stack = trainer.build([Job(c, protocol.seed)])
+        weights = [p for p in stack.parameters() if p.dim() == 4 and p.shape[1] > 1]
+        chosen[c.id] = "channels_last" if weights and not weights[-1].is_contiguous() else "contiguous"
+    cache = home() / "cpu_layouts.json"
+    return {"choose_layout": accel.choose_layout, "seconds": time.perf_counter() - start,
+            "cache": str(cache) if accel.choose_layout and proxy.device.type == "cpu" else None,
+            "per_candidate": chosen}

@@ -113,3 +113,22 @@ def matmul_rate(n: int = 1024, repeat: int = 5, device: torch.device | None = No
         rates.append(inner * flops / (time.perf_counter() - start))
     return {"n": n, "best_flop_per_s": max(rates), "median_flop_per_s": statistics.median(rates),
             "threads": torch.get_num_threads()}
+
+
+def matmul_per_cpu_second(n: int = 1024, repeat: int = 5) -> float:
+    """fp32 matmul FLOPs per CPU-second of ONE thread (the best of ``repeat``): one core's limit, measured
+    in CPU time, so that another process's load on a shared machine hardly moves it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        a @ b
+        best = 0.0
+        for _ in range(repeat):
+            start = time.thread_time()
+            for _ in range(4):
+                a @ b
+            best = max(best, 4 * 2.0 * n ** 3 / (time.thread_time() - start))
+        return best
+    finally:
+        torch.set_num_threads(threads)
