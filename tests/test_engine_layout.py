@@ -38,7 +38,7 @@ def test_a_decision_is_measured_once_stored_per_machine_and_read_back(tmp_path):
     stored = json.loads(path.read_text())
     assert list(stored) == [machine_key()]
     [(entry, layout)] = stored[machine_key()].items()
-    assert entry == "kind-a | 1x8x8 | batch 64" and layout  # the batch measured: min(256, 64) == (CHANNELS_LAST if first else CONTIGUOUS)
+    assert entry == "kind-a | 1x8x8 | batch 128" and layout  # the batch measured: min(256, 128) == (CHANNELS_LAST if first else CONTIGUOUS)
 
     def must_not_measure():
         raise AssertionError("a stored decision was measured again")
@@ -73,7 +73,7 @@ def stored_decisions(path, layouts: dict[str, str], batch: int) -> None:
 def test_each_model_of_a_stack_takes_its_own_kinds_layout(home, digits):
     layouts = {IDS[0]: CHANNELS_LAST, IDS[1]: CONTIGUOUS, IDS[2]: CHANNELS_LAST}
     home.mkdir(parents=True, exist_ok=True)
-    stored_decisions(home / "cpu_layouts.json", layouts, 64)
+    stored_decisions(home / "cpu_layouts.json", layouts, 128)
     task = TrainingTask(Listed(), digits.train, digits.val, digits.test, Protocol(epochs=1))
     # one stack of three different kinds (a plain ListStack): each model as its own kind decides
     jobs = [Job(SPACE.parse(i), 0) for i in IDS]

@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 
 CHANNELS_LAST, CONTIGUOUS = "channels_last", "contiguous"
 MARGIN = 0.95  # channels_last must take under 95% of the contiguous time to be chosen
-MEASURE_BATCH = 64  # the batch measured (or the training batch when smaller): cheap, and the ratio holds
-REPEAT = 2  # timed passes per layout, alternating, after one warm-up each; the fastest counts
+MEASURE_BATCH = 128  # the batch measured (or the training batch when smaller); at 64 the ratio was too noisy
+REPEAT = 3  # timed passes per layout, alternating, after one warm-up each; the fastest counts
 
 _file_lock = threading.Lock()  # one measurement and one write at a time in this process
 
