@@ -1,13 +1,16 @@
 """Single-network training loops the engine is measured against, and FLOP counting.
 
-``reference_train`` is shaped like the reference condensation code's ``evaluate_synset`` / ``epoch``
-(VICO-UoE/DatasetCondensation utils.py): a DataLoader over a TensorDataset (shuffle, batch 256), fp32,
-and per batch ``loss.item()`` and the predictions copied to the host (two host syncs). Its schedule is
-the engine's protocol (lr x0.1 at ``decay_epochs()``, momentum kept), so (c) compares like with like.
+``reference_train`` follows the reference condensation code's ``evaluate_synset`` and ``epoch``
+(VICO-UoE/DatasetCondensation utils.py) step for step: a DataLoader over the tensors (shuffle, batch
+256), fp32, per batch the loss and the predictions read on the host (two host syncs); ``Epoch + 1``
+epochs for ``Epoch`` asked, and after the epoch whose index is ``Epoch // 2 + 1`` the learning rate
+x0.1 with a NEW optimizer (the momentum buffers start again from zero). That differs from the
+engine's protocol (``Epoch`` epochs, lr x0.1 from epoch ``int(Epoch * 0.5)``, momentum kept), so
+accuracies of the two are compared as two protocols, not as one.
 
 ``best_single_train`` is the fastest plain loop for ONE network we could write: data on the device,
 batch order drawn on the device, no host sync, the engine's :class:`Accel` (bf16, channels_last,
-fused SGD on CUDA; optionally torch.compile).
+fused SGD on CUDA; optionally torch.compile), the engine's protocol.
 """
 
 from __future__ import annotations
@@ -24,18 +27,26 @@ from proxynas.datasets.base import TensorSet
 from proxynas.engine import Accel, Protocol
 
 
+def reference_lrs(epochs: int, lr: float) -> list[float]:
+    """The learning rate of each epoch the reference trains when asked for ``epochs``: ``Epoch + 1``
+    epochs (``range(Epoch + 1)``), x0.1 after the epoch whose index is ``Epoch // 2 + 1`` (``lr_schedule``).
+    Where the rate changes, the reference makes a new optimizer."""
+    decay_after = epochs // 2 + 1
+    return [lr if e <= decay_after else lr * 0.1 for e in range(epochs + 1)]
+
+
 def reference_train(model: nn.Module, train: TensorSet, protocol: Protocol, seed: int) -> float:
-    """Train ``model`` the reference way; returns the last epoch's mean loss (read on the host)."""
+    """Train ``model`` as the reference does for ``protocol.epochs``; the last epoch's mean loss."""
     loader = DataLoader(TensorDataset(train.images, train.labels), batch_size=protocol.batch_size,
                         shuffle=True, num_workers=0, generator=torch.Generator().manual_seed(seed))
-    optimizer = torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum,
-                                weight_decay=protocol.weight_decay)
-    model.train()
+    lrs = reference_lrs(protocol.epochs, protocol.lr)
+    optimizer = None
     loss_avg = 0.0
-    for epoch in range(protocol.epochs):
-        if epoch in protocol.decay_epochs():
-            for group in optimizer.param_groups:
-                group["lr"] = protocol.lr_at(epoch)
+    for epoch, lr in enumerate(lrs):
+        if optimizer is None or lr != lrs[epoch - 1]:  # as the reference: a new optimizer, momentum from zero
+            optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=protocol.momentum,
+                                        weight_decay=protocol.weight_decay)
+        model.train()
         loss_avg, correct, seen = 0.0, 0, 0
         for images, labels in loader:
             output = model(images.float())
@@ -52,10 +63,11 @@ def reference_train(model: nn.Module, train: TensorSet, protocol: Protocol, seed
 
 @torch.no_grad()
 def reference_accuracy(model: nn.Module, data: TensorSet, batch: int = 256) -> float:
+    """The reference's test pass: eval mode, a DataLoader of batch 256, predictions read on the host."""
     model.eval()
     correct = 0
     for images, labels in DataLoader(TensorDataset(data.images, data.labels), batch_size=batch):
-        correct += int((model(images).argmax(-1).cpu() == labels.cpu()).sum())
+        correct += int((model(images.float()).argmax(-1).cpu() == labels.cpu()).sum())
     return correct / len(data)
 
 
@@ -69,9 +81,9 @@ def best_single_train(model: nn.Module, train: TensorSet, protocol: Protocol, se
     n, batch = len(train), min(protocol.batch_size, len(train))
     model.train()
     for epoch in range(protocol.epochs):
-        if epoch in protocol.decay_epochs():
+        if epoch == protocol.decay_epoch and epoch > 0:
             for group in optimizer.param_groups:
-                group["lr"] = protocol.lr_at(epoch)
+                group["lr"] = protocol.lr * 0.1
         order = torch.randperm(n, device=device, generator=generator)
         for start in range(0, n, batch):
             index = order[start:start + batch]
@@ -81,6 +93,16 @@ def best_single_train(model: nn.Module, train: TensorSet, protocol: Protocol, se
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+
+
+@torch.no_grad()
+def best_single_accuracy(model: nn.Module, data: TensorSet, accel: Accel, batch: int = 500) -> float:
+    model.eval()
+    correct = torch.zeros((), device=data.device)
+    for start in range(0, len(data), batch):
+        with accel.autocast(data.device):
+            correct += (model(data.images[start:start + batch]).argmax(-1) == data.labels[start:start + batch]).sum()
+    return float(correct) / len(data)
 
 
 def flops_per_image(build: Callable[[], nn.Module], shape: tuple[int, ...]) -> tuple[float, float]:

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from proxynas.engine.stack import seeded
 from proxynas.spaces import Candidate, Choice, Config, SearchSpace, register_space
+from search_spaces.pooling import AvgPool2x2
 
 DEPTHS = (1, 2, 3, 4)
 WIDTHS = (32, 64, 128, 256)
@@ -48,7 +49,7 @@ def make_activation(kind: str) -> nn.Module:
 
 
 def make_pool(kind: str) -> nn.Module:
-    return {"maxpool": nn.MaxPool2d(2, 2), "avgpool": nn.AvgPool2d(2, 2)}[kind]
+    return {"maxpool": nn.MaxPool2d(2, 2), "avgpool": AvgPool2x2()}[kind]
 
 
 def feature_shapes(config: Config, input_shape: Sequence[int]) -> list[tuple[int, int, int]]:
@@ -112,6 +113,11 @@ class DCConvNetSpace(SearchSpace):
 
     def embed(self, model: nn.Module, images: Tensor) -> Tensor:
         return model.embed(images)
+
+    def layout_key(self, candidate: Candidate) -> str:
+        """Candidates that train equally fast in a memory layout: the activation does not matter
+        (elementwise), the norm does (``proxynas.engine.layout``)."""
+        return f"{self.name}/d{candidate['depth']}_w{candidate['width']}_{candidate['pool']}_{candidate['norm']}"
 
     def stack_key(self, candidate: Candidate) -> Hashable:
         """Candidates of one (depth, width, pool) have equal tensor shapes: they train as one stack."""

@@ -65,3 +65,22 @@ def test_pooling_never_shrinks_below_one_pixel(space):
     assert [s[1:] for s in shapes] == [(8, 8), (4, 4), (2, 2), (1, 1), (1, 1)]
     # 28x28 is padded to 32x32 by the first conv, as the reference ConvNet does
     assert feature_shapes(space.default().config, (1, 28, 28))[-1] == (128, 4, 4)
+
+
+@pytest.mark.parametrize("shape", [(7, 5, 32, 32), (3, 4, 9, 7), (2, 1, 2, 2)])
+def test_the_fast_average_pooling_is_torchs_bit_for_bit(shape):
+    from search_spaces.pooling import AvgPool2x2
+
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(1)) * 1e3
+    grad = torch.randn(shape[0], shape[1], shape[2] // 2, shape[3] // 2, generator=torch.Generator().manual_seed(2))
+    outs = []
+    for pool in (AvgPool2x2(), torch.nn.AvgPool2d(2, 2)):
+        leaf = x.clone().requires_grad_(True)
+        y = pool(leaf)
+        y.backward(grad)
+        outs.append((y, leaf.grad))
+    (fast, fast_grad), (torchs, torchs_grad) = outs
+    assert torch.equal(fast, torchs) and torch.equal(fast_grad, torchs_grad)
+    assert isinstance(AvgPool2x2(), torch.nn.AvgPool2d)  # the same kind of layer for whoever inspects it
+    channels_last = x.contiguous(memory_format=torch.channels_last)
+    assert torch.equal(AvgPool2x2()(channels_last), torch.nn.functional.avg_pool2d(channels_last, 2, 2))

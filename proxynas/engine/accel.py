@@ -2,7 +2,8 @@
 beyond float rounding (bf16 autocast rounds more, as mixed-precision training always does).
 
 ``Accel.for_device`` picks the defaults: on CUDA bf16 autocast, channels_last tensors and fused SGD;
-on the CPU nothing (fp32, the layout torch picks). Every switch also works on the CPU, so the tests
+on the CPU fp32 and each model's layout chosen by measurement (``choose_layout``, ``engine.layout``:
+neither layout is faster for every candidate there). Every switch also works on the CPU, so the tests
 run each of them there. Where the rules differ:
 
 - autocast: CUDA runs group norm and layer norm in fp32 under bf16 autocast (its fp32 op list); CPU
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -40,12 +41,13 @@ class Accel:
     fused_sgd: bool = False  # one fused kernel for the optimizer step
     compile: str | None = None  # a torch.compile mode ("default", "reduce-overhead", "max-autotune")
     compile_backend: CompileBackend = "inductor"  # the tests count graphs with a backend of their own
+    choose_layout: bool = False  # CPU: each model of a ListStack in the layout measured faster for its kind
 
     @classmethod
     def for_device(cls, device: torch.device) -> Accel:
         if device.type == "cuda":
             return cls(bf16=True, channels_last=True, fused_sgd=True)
-        return cls()
+        return cls(choose_layout=True)
 
     def prepare(self, stack: nn.Module) -> nn.Module:
         """The stack to train: in place in channels_last, wrapped by torch.compile when asked."""
@@ -59,7 +61,7 @@ class Accel:
 
     def eager(self) -> Accel:
         """The same settings without torch.compile."""
-        return Accel(self.bf16, self.channels_last, self.fused_sgd)
+        return replace(self, compile=None)
 
     @contextlib.contextmanager
     def compiling(self) -> Iterator[None]:

@@ -20,6 +20,7 @@ import torch
 
 from proxynas.engine.batching import default_stack_size, default_workers
 from proxynas.engine.concurrent import WorkerStreams, serialized, side_by_side
+from proxynas.engine.cpu_memory import keep_freed_memory
 from proxynas.engine.device import resolve_device
 from proxynas.engine.run import EpochCallback, Job, Outcome, TrainingTask
 from proxynas.errors import ProxynasError
@@ -88,8 +89,13 @@ def list_executors() -> list[str]:
 
 
 def placed(task: TrainingTask, device: str | None) -> TrainingTask:
-    """``task`` on the device ``device`` names (None: where it is)."""
-    return task if device is None else task.to(resolve_device(device))
+    """``task`` on the device ``device`` names (None: where it is), this process made ready to train
+    there: on the CPU, freed memory is kept for reuse (``engine.cpu_memory``), before any worker
+    thread starts (a thread keeps the malloc arena it first used)."""
+    task = task if device is None else task.to(resolve_device(device))
+    if task.device.type == "cpu":
+        keep_freed_memory()
+    return task
 
 
 @register_executor("serial")

@@ -23,8 +23,10 @@ from proxynas.datasets.base import TensorSet
 from proxynas.engine.accel import Accel, compile_failures
 from proxynas.engine.device import describe
 from proxynas.engine.fit import FitReport, accuracy, fit, release_cached_memory
+from proxynas.engine.layout import LayoutChooser
 from proxynas.engine.protocol import Protocol
-from proxynas.engine.stack import global_rng_lock
+from proxynas.engine.stack import ListStack, global_rng_lock
+from proxynas.paths import home
 
 if TYPE_CHECKING:  # the space contract imports the engine's stacks; the engine needs only its types
     from proxynas.engine.executors import Executor
@@ -95,7 +97,9 @@ class TrainingTask:
         """The task with its tensors on ``device`` (itself when they are there already)."""
         if all(d.device == device for d in (self.train, self.val, self.test)):
             return self
-        return replace(self, train=self.train.to(device), val=self.val.to(device), test=self.test.to(device))
+        val = self.val.to(device)
+        test = val if self.test is self.val else self.test.to(device)  # one set stays one (one evaluation)
+        return replace(self, train=self.train.to(device), val=val, test=test)
 
     def trainer(self, on_epoch: EpochCallback | None = None) -> StackTrainer:
         accel = Accel.for_device(self.device) if self.accel is None else self.accel
@@ -146,6 +150,7 @@ class StackTrainer:
     accel: Accel
     on_epoch: EpochCallback | None = None
     compile_error: str | None = field(default=None, init=False)  # set once torch.compile has failed
+    layouts: LayoutChooser | None = field(default=None, init=False)  # CPU layout decisions (choose_layout)
 
     def train_splitting(self, group: list[Job]) -> list[Outcome]:
         """:meth:`train_stack`, halving the stack while it runs out of memory in training.
@@ -176,7 +181,8 @@ class StackTrainer:
             stack = self.build(group)
             report = self.run_fit(stack, group, self.accel.eager())
         val_acc = accuracy(stack, task.val, len(group), task.protocol.batch_size, self.accel)
-        test_acc = accuracy(stack, task.test, len(group), task.protocol.batch_size, self.accel)
+        test_acc = (val_acc if task.test is task.val  # the same set (a benchmark's, a test's): scored once
+                    else accuracy(stack, task.test, len(group), task.protocol.batch_size, self.accel))
         seconds = (time.perf_counter() - start) / len(group)
         epochs, where = task.protocol.total_epochs, describe(task.device)
         outcomes = []
@@ -196,7 +202,28 @@ class StackTrainer:
         with global_rng_lock:  # builders draw from torch's global RNG (``seeded``), shared by all threads
             stack = task.space.build_stack([job.candidate for job in group], [job.seed for job in group],
                                            task.train.shape, task.train.num_classes)
-        return stack.to(task.device)
+        stack = stack.to(task.device)
+        if self.accel.choose_layout and task.device.type == "cpu" and isinstance(stack, ListStack):
+            self.choose_layouts(stack, group)
+        return stack
+
+    def choose_layouts(self, stack: ListStack, group: list[Job]) -> None:
+        """Each model in the layout measured faster for its kind (``engine.layout``), decided per
+        candidate, never per stack: a model trains the same whatever its stack-mates."""
+        task = self.task
+        if self.layouts is None:
+            self.layouts = LayoutChooser(home() / "cpu_layouts.json")
+        layout_key = getattr(task.space, "layout_key", None)
+        batch = min(task.protocol.batch_size, len(task.train))
+        for model, job in zip(stack.models, group, strict=True):
+            key = layout_key(job.candidate) if layout_key else f"{job.candidate.id}"
+
+            def build(candidate: Candidate = job.candidate) -> nn.Module:
+                with global_rng_lock:
+                    return task.space.build_stack([candidate], [0], task.train.shape, task.train.num_classes)
+
+            if self.layouts.channels_last(key, build, task.train.shape, task.train.num_classes, batch):
+                model.to(memory_format=torch.channels_last)
 
     def run_fit(self, stack: nn.Module, group: list[Job], accel: Accel) -> FitReport:
         hook = None
