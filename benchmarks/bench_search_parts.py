@@ -151,7 +151,8 @@ def accuracy_check(space: SearchSpace, chosen: Sequence[Candidate], device: torc
     return {"proxy": "random_fashion_mnist_ipc50", "val_images": len(val),
             "reference_schedule": f"{epochs + 1} epochs, lr x0.1 and a new optimizer after "
                                   f"epoch index {epochs // 2 + 1}",
-            "engine_schedule": f"{epochs} epochs, lr x0.1 from epoch index {protocol.decay_epoch}, momentum kept",
+            "engine_schedule": f"{epochs} epochs, lr x{protocol.gamma:g} from epoch index "
+                               f"{protocol.decay_epochs()}, momentum kept",
             "mean_val_acc_reference": statistics.fmean(r for r, _ in done),
             "mean_val_acc_engine": statistics.fmean(e for _, e in done),
             "mean_abs_gap": statistics.fmean(abs(r - e) for r, e in done),

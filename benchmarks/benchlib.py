@@ -7,33 +7,22 @@ import platform
 import shlex
 import sys
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from proxynas.engine import describe
-from search_spaces.base import SearchSpace
+from proxynas.spaces import PlainStacks, SearchSpace
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-class OneAtATime:
-    """A search space seen through the engine's defaults: each (candidate, seed) in a ``ListStack``
-    of its own (``stack_key`` = the candidate id, ``max_models=1``): one-at-a-time training."""
-
-    def __init__(self, space: SearchSpace) -> None:
-        self.space, self.name = space, space.name
-
-    def stack_key(self, candidate: Any) -> Hashable:
-        return candidate.id
-
-    def build_stack(self, candidates: Sequence[Any], seeds: Sequence[int], input_shape: Sequence[int],
-                    num_classes: int) -> nn.Module:
-        return SearchSpace.build_stack(self.space, candidates, seeds, input_shape, num_classes)
+def OneAtATime(space: SearchSpace) -> PlainStacks:
+    """``space`` trained one (candidate, seed) per ``ListStack``: one-at-a-time training."""
+    return PlainStacks(space, one_at_a_time=True)
 
 
 def timed(run: Callable[[], Any], device: torch.device) -> tuple[float, Any]:

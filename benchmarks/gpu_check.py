@@ -39,25 +39,14 @@ from proxynas.datasets import dataset_info, load_dataset
 from proxynas.datasets.base import TensorSet
 from proxynas.engine import Accel, Job, Protocol, run_jobs
 from proxynas.engine.executors import LocalExecutor
+from proxynas.spaces import PlainStacks
 from search_spaces import get_space
-from search_spaces.base import SearchSpace
 
 SPACE = get_space("dc_convnet")
+PLAIN = PlainStacks(SPACE)  # one module per model, candidates of one shape in one stack
 SAME_SHAPE = ["d2_w64_relu_instancenorm_avgpool", "d2_w64_sigmoid_batchnorm_avgpool",
               "d2_w64_leakyrelu_none_avgpool", "d2_w64_relu_groupnorm_avgpool"]
 FP32 = Accel()  # no autocast, default layout, foreach SGD: results comparable to float rounding
-
-
-class Listed:
-    """dc_convnet with one module per model (``ListStack``) and candidates of one shape in one stack."""
-
-    name = SPACE.name
-
-    def stack_key(self, candidate):
-        return SPACE.stack_key(candidate)
-
-    def build_stack(self, candidates, seeds, shape, classes):
-        return SearchSpace.build_stack(SPACE, candidates, seeds, shape, classes)
 
 
 class FailsOnce(nn.Module):
@@ -125,11 +114,11 @@ class Checker:
         out: dict[str, Any] = {}
         for aug in ("none", "dsa"):
             protocol = Protocol(epochs=3, batch_size=64, augment=aug)
-            alone = self.train_jobs(SAME_SHAPE, Listed(), protocol, max_models=1, workers=1, accel=FP32)
-            runs = {"stack4": self.train_jobs(SAME_SHAPE, Listed(), protocol, max_models=4, workers=1, accel=FP32),
+            alone = self.train_jobs(SAME_SHAPE, PLAIN, protocol, max_models=1, workers=1, accel=FP32)
+            runs = {"stack4": self.train_jobs(SAME_SHAPE, PLAIN, protocol, max_models=4, workers=1, accel=FP32),
                     "grouped4": self.train_jobs(SAME_SHAPE, SPACE, protocol, max_models=4, workers=1, accel=FP32),
-                    "workers2": self.train_jobs(SAME_SHAPE, Listed(), protocol, max_models=2, workers=2, accel=FP32),
-                    "split": self.train_jobs(SAME_SHAPE, Recording(Listed(), inject_above=2), protocol,
+                    "workers2": self.train_jobs(SAME_SHAPE, PLAIN, protocol, max_models=2, workers=2, accel=FP32),
+                    "split": self.train_jobs(SAME_SHAPE, Recording(PLAIN, inject_above=2), protocol,
                                              max_models=4, workers=1, accel=FP32)}
             for name, run in runs.items():
                 out[f"{aug}/{name}/loss_gap"] = max_gap(alone, run, 0)

@@ -81,9 +81,9 @@ def best_single_train(model: nn.Module, train: TensorSet, protocol: Protocol, se
     n, batch = len(train), min(protocol.batch_size, len(train))
     model.train()
     for epoch in range(protocol.epochs):
-        if epoch == protocol.decay_epoch and epoch > 0:
+        if epoch in protocol.decay_epochs():
             for group in optimizer.param_groups:
-                group["lr"] = protocol.lr * 0.1
+                group["lr"] = protocol.lr_at(epoch)
         order = torch.randperm(n, device=device, generator=generator)
         for start in range(0, n, batch):
             index = order[start:start + batch]

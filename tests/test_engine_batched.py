@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from proxynas.engine import Accel, Job, Protocol, default_stack_size, fit, plan_stacks, run_jobs
-from proxynas.spaces import SearchSpace
+from proxynas.spaces import PlainStacks, SearchSpace
 from search_spaces import get_space
 from search_spaces.dc_convnet_stack import GroupedConvNetStack
 
 SPACE = get_space("dc_convnet")
+ONE_BY_ONE = PlainStacks(SPACE, one_at_a_time=True)  # the reference the grouped stacks must match
 # one shape, every norm and activation, and one candidate twice (two seeds)
 MIXED = ["d2_w32_sigmoid_batchnorm_maxpool", "d2_w32_relu_layernorm_maxpool", "d2_w32_leakyrelu_none_maxpool",
          "d2_w32_relu_instancenorm_maxpool", "d2_w32_sigmoid_groupnorm_maxpool", "d2_w32_relu_batchnorm_maxpool"]
@@ -75,9 +76,9 @@ def test_run_jobs_grouped_gives_the_one_at_a_time_accuracies(digits):
                                                 ("d1_w32_relu_none_avgpool", 0), (MIXED[3], 0)]]
     proxy = digits.train.subset(torch.arange(200))
     protocol = Protocol(epochs=8, batch_size=64)
-    alone = list(run_jobs(jobs, OneByOne(), proxy, digits.val, digits.test, protocol, max_models=1))
+    alone = list(run_jobs(jobs, ONE_BY_ONE, proxy, digits.val, digits.test, protocol, max_models=1))
     together = list(run_jobs(jobs, SPACE, proxy, digits.val, digits.test, protocol, max_models=16))
-    for outcomes, space, size in ((alone, OneByOne(), 1), (together, SPACE, 16)):  # in plan order
+    for outcomes, space, size in ((alone, ONE_BY_ONE, 1), (together, SPACE, 16)):  # in plan order
         assert [o.job for o in outcomes] == [j for stack in plan_stacks(jobs, space, size) for j in stack]
         outcomes.sort(key=lambda o: jobs.index(o.job))
     for a, b in zip(alone, together, strict=True):
@@ -85,18 +86,6 @@ def test_run_jobs_grouped_gives_the_one_at_a_time_accuracies(digits):
         assert abs(a.val_acc - b.val_acc) <= 2 / len(digits.val), a.job.candidate.id
         assert abs(a.train_loss - b.train_loss) < 1e-3
     assert max(o.val_acc for o in together) > 0.5  # they learned something
-
-
-class OneByOne:
-    """dc_convnet trained one model per ``ListStack``: the reference the grouped stacks must match."""
-
-    name = SPACE.name
-
-    def stack_key(self, candidate):
-        return candidate.id
-
-    def build_stack(self, candidates, seeds, shape, classes):
-        return SearchSpace.build_stack(SPACE, candidates, seeds, shape, classes)
 
 
 class OneDiverges:

@@ -20,24 +20,13 @@ from proxynas.augment import make_augment
 from proxynas.datasets import dataset_info
 from proxynas.engine import Accel, Job, Protocol, accuracy, run_jobs
 from proxynas.engine.executors import LocalExecutor, SerialExecutor
+from proxynas.spaces import PlainStacks, SearchSpace
 from search_spaces import get_space
-from search_spaces.base import SearchSpace
 
 SPACE = get_space("dc_convnet")
+PLAIN = PlainStacks(SPACE)  # one module per model, candidates of one shape in one stack
 IDS = ["d1_w32_relu_instancenorm_avgpool", "d1_w32_sigmoid_batchnorm_avgpool",
        "d1_w32_leakyrelu_none_avgpool", "d1_w32_relu_groupnorm_avgpool"]
-
-
-class Listed:
-    """dc_convnet with candidates of one shape in one plain ``ListStack`` (one module per model)."""
-
-    name = SPACE.name
-
-    def stack_key(self, candidate):
-        return SPACE.stack_key(candidate)
-
-    def build_stack(self, candidates, seeds, shape, classes):
-        return SearchSpace.build_stack(SPACE, candidates, seeds, shape, classes)
 
 
 class FailsAtStep(nn.Module):
@@ -95,11 +84,11 @@ def outcomes(space, data, protocol, augment, **engine):
 def test_alone_in_a_stack_split_and_side_by_side_are_bitwise_equal(digits, aug):
     protocol = Protocol(epochs=3, batch_size=32, augment=aug)  # 4 steps an epoch, the last of 4 images
     augment = make_augment(aug, dataset_info("digits"))
-    alone = outcomes(Listed(), digits, protocol, augment, max_models=1, workers=1)
-    stacked = outcomes(Listed(), digits, protocol, augment, max_models=4, workers=1)
-    splitting = OutOfMemorySpace(Listed(), limit=2, step=6)  # the second epoch's second step
+    alone = outcomes(PLAIN, digits, protocol, augment, max_models=1, workers=1)
+    stacked = outcomes(PLAIN, digits, protocol, augment, max_models=4, workers=1)
+    splitting = OutOfMemorySpace(PLAIN, limit=2, step=6)  # the second epoch's second step
     split = outcomes(splitting, digits, protocol, augment, max_models=4, workers=1)
-    threads = outcomes(Listed(), digits, protocol, augment, max_models=2, workers=2)
+    threads = outcomes(PLAIN, digits, protocol, augment, max_models=2, workers=2)
     assert all(status == "done" for status, *_ in alone)
     assert stacked == alone and split == alone and threads == alone
     assert splitting.sizes == [4, 2, 2] and splitting.freed_before_rebuild == [True, True]
@@ -133,8 +122,9 @@ class EvalOutOfMemory(nn.Module):
 
 
 def test_out_of_memory_in_evaluation_retries_smaller_chunks_and_never_retrains(digits):
-    class Space(Listed):
+    class Space(PlainStacks):
         def __init__(self) -> None:
+            super().__init__(SPACE)
             self.built: list[EvalOutOfMemory] = []
 
         def build_stack(self, candidates, seeds, shape, classes):
@@ -145,7 +135,7 @@ def test_out_of_memory_in_evaluation_retries_smaller_chunks_and_never_retrains(d
     protocol = Protocol(epochs=2, batch_size=64)
     jobs = [Job(SPACE.parse(i), 0) for i in IDS[:2]]
     train = digits.train.subset(torch.arange(128))
-    plain = list(run_jobs(jobs, Listed(), train, digits.val, digits.test, protocol, max_models=2))
+    plain = list(run_jobs(jobs, PLAIN, train, digits.val, digits.test, protocol, max_models=2))
     space = Space()
     retried = list(run_jobs(jobs, space, train, digits.val, digits.test, protocol, max_models=2))
     assert [(o.val_acc, o.test_acc, o.train_loss) for o in retried] == \
@@ -222,9 +212,9 @@ def test_a_compile_failure_is_reported_once_and_the_run_goes_on_eager(digits, ca
     train = digits.train.subset(torch.arange(64))
     protocol = Protocol(epochs=1, batch_size=32)
     with caplog.at_level(logging.WARNING):
-        failed = list(run_jobs(jobs, Listed(), train, digits.val, digits.test, protocol, max_models=1,
+        failed = list(run_jobs(jobs, PLAIN, train, digits.val, digits.test, protocol, max_models=1,
                                executor=SerialExecutor(), accel=Accel(compile="default", compile_backend=broken)))
-    eager = list(run_jobs(jobs, Listed(), train, digits.val, digits.test, protocol, max_models=1))
+    eager = list(run_jobs(jobs, PLAIN, train, digits.val, digits.test, protocol, max_models=1))
     assert [(o.val_acc, o.train_loss) for o in failed] == [(o.val_acc, o.train_loss) for o in eager]
     warnings = [r for r in caplog.records if "torch.compile failed" in r.getMessage()]
     assert len(warnings) == 1 and "cannot compile anything" in warnings[0].getMessage()

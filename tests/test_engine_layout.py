@@ -10,10 +10,11 @@ import torch
 from proxynas.engine import Accel, Job, Protocol, run_jobs
 from proxynas.engine.layout import CHANNELS_LAST, CONTIGUOUS, LayoutChooser, machine_key, measure
 from proxynas.engine.run import TrainingTask
+from proxynas.spaces import PlainStacks
 from search_spaces import get_space
-from search_spaces.base import SearchSpace
 
 SPACE = get_space("dc_convnet")
+PLAIN = PlainStacks(SPACE)  # dc_convnet with plain ListStacks of one module per model
 SHAPE = (1, 8, 8)
 IDS = ["d2_w32_relu_batchnorm_maxpool", "d2_w32_relu_layernorm_maxpool", "d2_w64_sigmoid_instancenorm_none"]
 
@@ -55,17 +56,6 @@ def test_without_a_writable_file_decisions_stay_in_memory(tmp_path):
     assert chooser.channels_last("kind-b", lambda: pytest.fail("measured again"), SHAPE, 10, 64) == decided
 
 
-class Listed:
-    """dc_convnet with any candidates in one plain ``ListStack`` (one module per model)."""
-
-    name = SPACE.name
-    layout_key = staticmethod(SPACE.layout_key)
-    stack_key = staticmethod(SPACE.stack_key)
-
-    def build_stack(self, candidates, seeds, shape, classes):
-        return SearchSpace.build_stack(SPACE, candidates, seeds, shape, classes)
-
-
 def stored_decisions(path, layouts: dict[str, str], batch: int) -> None:
     entries = {f"{SPACE.layout_key(SPACE.parse(i))} | 1x8x8 | batch {batch}": v for i, v in layouts.items()}
     path.write_text(json.dumps({machine_key(): entries}))
@@ -75,12 +65,12 @@ def test_each_model_of_a_stack_takes_its_own_kinds_layout(home, digits):
     layouts = {IDS[0]: CHANNELS_LAST, IDS[1]: CONTIGUOUS, IDS[2]: CHANNELS_LAST}
     home.mkdir(parents=True, exist_ok=True)
     stored_decisions(home / "cpu_layouts.json", layouts, 128)
-    task = TrainingTask(Listed(), digits.train, digits.val, digits.test, Protocol(epochs=1))
+    task = TrainingTask(PLAIN, digits.train, digits.val, digits.test, Protocol(epochs=1))
     # one stack of three different kinds (a plain ListStack): each model as its own kind decides
     jobs = [Job(SPACE.parse(i), 0) for i in IDS]
     stack = task.trainer().build(jobs)
     assert [is_channels_last(m) for m in stack.models] == [v == CHANNELS_LAST for v in layouts.values()]
-    fp32 = TrainingTask(Listed(), digits.train, digits.val, digits.test, Protocol(epochs=1), accel=Accel())
+    fp32 = TrainingTask(PLAIN, digits.train, digits.val, digits.test, Protocol(epochs=1), accel=Accel())
     assert not any(is_channels_last(m) for m in fp32.trainer().build(jobs).models)  # choose_layout off
 
 

@@ -14,10 +14,11 @@ from proxynas.engine import Job, Protocol, run_jobs
 from proxynas.engine.fit import fit
 from proxynas.errors import ProxynasError
 from proxynas.protocols import PROTOCOLS, list_protocols, method_protocol, protocol_for
+from proxynas.spaces import PlainStacks, SearchSpace
 from search_spaces import get_space
-from search_spaces.base import SearchSpace
 
 SPACE = get_space("dc_convnet")
+PLAIN = PlainStacks(SPACE)
 IDS = ["d1_w32_relu_instancenorm_avgpool", "d1_w32_sigmoid_batchnorm_avgpool",
        "d1_w32_leakyrelu_none_avgpool", "d1_w32_relu_groupnorm_avgpool"]
 
@@ -148,24 +149,12 @@ def test_cutmix_of_a_stack_is_each_batch_mixed_alone():
     assert torch.equal(mixed_loss(logits, y, never[1], never[2]), plain)
 
 
-class Listed:
-    """dc_convnet with candidates of one shape in one plain ``ListStack`` (one module per model)."""
-
-    name = SPACE.name
-
-    def stack_key(self, candidate):
-        return SPACE.stack_key(candidate)
-
-    def build_stack(self, candidates, seeds, shape, classes):
-        return SearchSpace.build_stack(SPACE, candidates, seeds, shape, classes)
-
-
 def outcomes(digits, protocol, dataset, **engine_options):
     jobs = [Job(SPACE.parse(i), seed) for i, seed in zip(IDS, (0, 1, 2, 3), strict=True)]
     train = digits.train.subset(torch.arange(100))
     augment = make_augment(protocol.augment, dataset_info(dataset))
     found = {(o.job.candidate.id, o.job.seed): o
-             for o in run_jobs(jobs, Listed(), train, digits.val, digits.test, protocol, augment=augment,
+             for o in run_jobs(jobs, PLAIN, train, digits.val, digits.test, protocol, augment=augment,
                                **engine_options)}
     return [(o.status, o.train_loss, o.val_acc, o.test_acc) for o in (found[j.candidate.id, j.seed] for j in jobs)]
 

@@ -163,3 +163,23 @@ class SearchSpace(ABC):
         if n >= len(pool):
             return pool
         return random.Random(seed).sample(pool, n)
+
+
+class PlainStacks:
+    """``space`` with plain stacks: models built one by one into a ``ListStack`` (one module per model),
+    grouped as the space groups them, or one candidate per stack with ``one_at_a_time``. The reference a
+    space's faster stacks must equal, and the benchmarks' one-at-a-time baseline."""
+
+    def __init__(self, space: SearchSpace, *, one_at_a_time: bool = False) -> None:
+        self.space, self.name, self.one_at_a_time = space, space.name, one_at_a_time
+
+    def stack_key(self, candidate: Candidate) -> Hashable:
+        return candidate.id if self.one_at_a_time else self.space.stack_key(candidate)
+
+    def layout_key(self, candidate: Candidate) -> str:
+        key = getattr(self.space, "layout_key", None)
+        return key(candidate) if key is not None else candidate.id
+
+    def build_stack(self, candidates: Sequence[Candidate], seeds: Sequence[int],
+                    input_shape: Sequence[int], num_classes: int) -> nn.Module:
+        return SearchSpace.build_stack(self.space, candidates, seeds, input_shape, num_classes)
