@@ -93,7 +93,7 @@ def train_into_store(
     stack = max_models or executor.default_stack_size(data.train.device)
     augment = make_augment(plan.protocol.augment, dataset_info(plan.dataset))
     task = TrainingTask(plan.space, data.train, data.val, data.test, plan.protocol, augment, accel)
-    for outcome in executor.run(task, plan_stacks(todo, plan.space, stack), on_epoch):
+    for outcome in executor.run(task, plan_stacks(todo, plan.space, stack, data.train.shape), on_epoch):
         store.put(ResultRow(
             space=plan.space.name, candidate=outcome.job.candidate.id, trainset=plan.trainset,
             protocol=plan.key(), seed=outcome.job.seed, dataset=plan.dataset, status=outcome.status,

@@ -123,6 +123,16 @@ class DCConvNetSpace(SearchSpace):
         """Candidates of one (depth, width, pool) have equal tensor shapes: they train as one stack."""
         return candidate["depth"], candidate["width"], candidate["pool"]
 
+    def cost(self, candidate: Candidate, input_shape: Sequence[int]) -> float:
+        """FLOPs of the convolutions' forward pass on one image (what torch's FLOP counter counts for
+        them; backward costs about twice as much again, norms and activations a share that varies)."""
+        channels = input_shape[0]
+        flops = 0
+        for width, height, breadth in feature_shapes(candidate.config, input_shape)[:-1]:
+            flops += 2 * 9 * channels * width * height * breadth
+            channels = width
+        return float(flops)
+
     def build_stack(self, candidates: Sequence[Candidate], seeds: Sequence[int],
                     input_shape: Sequence[int], num_classes: int) -> nn.Module:
         """A :class:`~search_spaces.dc_convnet_stack.GroupedConvNetStack` holding exactly the models

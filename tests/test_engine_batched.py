@@ -78,8 +78,9 @@ def test_run_jobs_grouped_gives_the_one_at_a_time_accuracies(digits):
     protocol = Protocol(epochs=8, batch_size=64)
     alone = list(run_jobs(jobs, ONE_BY_ONE, proxy, digits.val, digits.test, protocol, max_models=1))
     together = list(run_jobs(jobs, SPACE, proxy, digits.val, digits.test, protocol, max_models=16))
-    for outcomes, space, size in ((alone, ONE_BY_ONE, 1), (together, SPACE, 16)):  # in plan order
-        assert [o.job for o in outcomes] == [j for stack in plan_stacks(jobs, space, size) for j in stack]
+    for outcomes, space, size in ((alone, ONE_BY_ONE, 1), (together, SPACE, 16)):  # every planned job once
+        planned = [j for stack in plan_stacks(jobs, space, size, proxy.shape) for j in stack]
+        assert sorted((o.job for o in outcomes), key=jobs.index) == sorted(planned, key=jobs.index) == jobs
         outcomes.sort(key=lambda o: jobs.index(o.job))
     for a, b in zip(alone, together, strict=True):
         assert a.status == b.status == "done"
@@ -156,7 +157,9 @@ def test_workers_streams_and_memory_splits_change_no_result(digits):
     small = OutOfMemoryAbove(limit=2)
     side_by_side = list(run_jobs(jobs, small, proxy, digits.val, digits.test, protocol, max_models=8, workers=2,
                                  on_epoch=lambda end: seen.append(len(end.jobs))))
-    assert [o.job for o in side_by_side] == [o.job for o in plain]
+    side_by_side.sort(key=lambda o: jobs.index(o.job))  # outcomes come as their stacks finish
+    plain.sort(key=lambda o: jobs.index(o.job))
+    assert [o.job for o in side_by_side] == [o.job for o in plain] == jobs
     assert [o.val_acc for o in side_by_side] == pytest.approx([o.val_acc for o in plain], abs=1e-6)
     assert max(small.sizes) == 5 and sorted(set(small.sizes)) == [1, 2, 3, 5]  # 5 -> 2 + 3 -> 2 + 1 + 2
     assert sum(seen) == len(jobs) * protocol.epochs

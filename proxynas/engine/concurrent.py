@@ -4,7 +4,8 @@ A stack of small models cannot fill a GPU alone, and stacks of different shapes 
 ``workers`` threads, while one thread is busy in Python (building a stack, launching kernels) the
 kernels of the others keep the GPU busy; on a stream of its own, each thread's kernels may also run
 concurrently with theirs. Threads (not processes) share the data already on the device and one CUDA
-context. Results come back in the order of the items, whatever order they finish in.
+context. Each item's results come back as soon as it finishes (not in the order of the items), so a
+caller that commits them loses only the items still running when it is killed.
 
 Each worker thread makes ONE stream, on its first item, and keeps it for its lifetime: the CUDA
 caching allocator reuses a freed block only on the stream that allocated it, so a stream per item
@@ -22,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TypeVar
 
 import torch
@@ -61,7 +62,8 @@ class WorkerStreams:
 
 def side_by_side(make_work: Callable[[], Callable[[Item], list[Result]]], items: Sequence[Item], workers: int,
                  device: torch.device, streams: WorkerStreams | None = None) -> Iterator[Result]:
-    """``work(item)`` for every item, ``workers`` threads at a time; yields the results in item order.
+    """``work(item)`` for every item, ``workers`` threads at a time, started in item order; yields
+    each item's results when the item finishes.
 
     Each thread calls ``make_work()`` once and uses what it returns for all its items (a trainer that
     keeps state across stacks, say). Closing the iterator early (an error, Ctrl-C) cancels the items
@@ -87,7 +89,7 @@ def side_by_side(make_work: Callable[[], Callable[[Item], list[Result]]], items:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="proxynas-stack") as pool:
             futures = [pool.submit(on_own_stream, item) for item in items]
             try:
-                for future in futures:
+                for future in as_completed(futures):
                     yield from future.result()
             finally:
                 for future in futures:

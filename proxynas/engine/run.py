@@ -106,12 +106,24 @@ class TrainingTask:
         return StackTrainer(self, accel, on_epoch)
 
 
-def plan_stacks(jobs: Iterable[Job], space: Stackable, max_models: int) -> list[list[Job]]:
-    """Group jobs whose candidates can share one stack, at most ``max_models`` per stack, order kept."""
+def plan_stacks(jobs: Iterable[Job], space: Stackable, max_models: int,
+                input_shape: Sequence[int] | None = None) -> list[list[Job]]:
+    """Group jobs whose candidates can share one stack, at most ``max_models`` per stack, order kept;
+    with ``input_shape``, when the space can tell each candidate's cost (``SearchSpace.cost``), the
+    costliest stacks come first: side-by-side workers then finish together instead of one training
+    the largest model alone at the end (longest-first scheduling)."""
     groups: dict[Hashable, list[Job]] = {}
     for job in jobs:
         groups.setdefault(space.stack_key(job.candidate), []).append(job)
-    return [group[i:i + max_models] for group in groups.values() for i in range(0, len(group), max_models)]
+    stacks = [group[i:i + max_models] for group in groups.values() for i in range(0, len(group), max_models)]
+    cost = getattr(space, "cost", None)
+    if input_shape is None or cost is None:
+        return stacks
+    costs = [[cost(job.candidate, input_shape) for job in stack] for stack in stacks]
+    if any(c is None for stack in costs for c in stack):
+        return stacks
+    order = sorted(range(len(stacks)), key=lambda i: -sum(costs[i]))  # stable: ties keep the plan's order
+    return [stacks[i] for i in order]
 
 
 def run_jobs(
@@ -139,7 +151,7 @@ def run_jobs(
 
     executor = LocalExecutor(workers) if executor is None else executor
     task = TrainingTask(space, train, val, test, protocol, augment, accel)
-    yield from executor.run(task, plan_stacks(jobs, space, max_models), on_epoch)
+    yield from executor.run(task, plan_stacks(jobs, space, max_models, train.shape), on_epoch)
 
 
 @dataclass

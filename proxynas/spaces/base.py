@@ -87,6 +87,12 @@ class SearchSpace(ABC):
         """Candidates with equal keys can train in one stack; by default only seeds of one candidate."""
         return candidate.id
 
+    def cost(self, candidate: Candidate, input_shape: Sequence[int]) -> float | None:
+        """What training ``candidate`` on one image of ``input_shape`` costs, in any unit common to the
+        space (``dc_convnet``: its convolutions' FLOPs), or None when the space cannot tell cheaply (the
+        default). The engine starts the costliest stacks first (``engine.run.plan_stacks``)."""
+        return None
+
     def build_stack(self, candidates: Sequence[Candidate], seeds: Sequence[int],
                     input_shape: Sequence[int], num_classes: int) -> nn.Module:
         """G fresh models as one stack (see ``proxynas.engine.stack``), model g drawn from ``seeds[g]``."""
@@ -179,6 +185,9 @@ class PlainStacks:
     def layout_key(self, candidate: Candidate) -> str:
         key = getattr(self.space, "layout_key", None)
         return key(candidate) if key is not None else candidate.id
+
+    def cost(self, candidate: Candidate, input_shape: Sequence[int]) -> float | None:
+        return self.space.cost(candidate, input_shape)
 
     def build_stack(self, candidates: Sequence[Candidate], seeds: Sequence[int],
                     input_shape: Sequence[int], num_classes: int) -> nn.Module:
