@@ -22,7 +22,7 @@ from typing import ClassVar
 from torch import Tensor, nn
 
 from proxynas.spaces import Candidate, Choice, Config, SearchSpace, register_space
-from search_spaces.nb201_net import EDGES, NODES, OPS, NB201Network, edge_name
+from search_spaces.nb201_net import CELLS_PER_STAGE, CHANNELS, EDGES, NODES, OPS, NB201Network, edge_name
 
 ZERO = "#"  # the reference's mark of a zero term
 ALL_CONV3X3 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -56,6 +56,21 @@ class NB201Space(SearchSpace):
     def build(self, candidate: Candidate, input_shape: Sequence[int], num_classes: int) -> nn.Module:
         ops = {(i, j): str(candidate[edge_name(i, j)]) for i, j in EDGES}
         return NB201Network(ops, input_shape, num_classes)
+
+    def cost(self, candidate: Candidate, input_shape: Sequence[int]) -> float:
+        """FLOPs of the convolutions' forward pass on one image: the stem, the two reduction blocks and
+        every cell's 1x1 and 3x3 edges (what torch's FLOP counter counts for them)."""
+        in_channels, height, width = input_shape
+        taps = sum({"nor_conv_3x3": 9, "nor_conv_1x1": 1}.get(str(candidate[edge_name(i, j)]), 0) for i, j in EDGES)
+        c, area = CHANNELS, height * width
+        flops = 2 * 9 * in_channels * c * area  # the stem
+        for stage in range(3):
+            if stage:  # a reduction: 3x3 with stride 2, 3x3, and the shortcut's 1x1, at a quarter the area
+                area //= 4
+                flops += 2 * (9 * c * 2 * c + 9 * 2 * c * 2 * c + c * 2 * c) * area
+                c *= 2
+            flops += CELLS_PER_STAGE * 2 * taps * c * c * area
+        return float(flops)
 
     def default(self) -> Candidate:
         """Every edge a 3x3 convolution (the reference's ``all_c3x3`` cell)."""

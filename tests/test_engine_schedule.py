@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -15,20 +16,22 @@ from search_spaces import get_space
 SPACE = get_space("dc_convnet")
 
 
-def conv_flops(candidate, shape) -> float:
+def conv_flops(space, candidate, shape) -> float:
     """Forward convolution FLOPs of one image, by torch's counter (built on the meta device)."""
     with torch.device("meta"):
-        model = SPACE.build(candidate, shape, 10).eval()
+        model = space.build(candidate, shape, 10).eval()
         x = torch.empty(1, *shape)
     with FlopCounterMode(display=False) as counter:
         model(x)
     return float(sum(n for op, n in counter.get_flop_counts()["Global"].items() if "convolution" in str(op)))
 
 
-def test_dc_convnet_cost_is_its_convolutions_flops():
+@pytest.mark.parametrize("name", ["dc_convnet", "nb201"])
+def test_a_space_cost_is_its_convolutions_flops(name):
+    space = get_space(name)
     for shape in ((1, 8, 8), (3, 32, 32), (1, 28, 28)):
-        for candidate in SPACE.sample(12, seed=5):
-            assert SPACE.cost(candidate, shape) == conv_flops(candidate, shape), (candidate.id, shape)
+        for candidate in [*space.sample(10, seed=5), space.default()]:
+            assert space.cost(candidate, shape) == conv_flops(space, candidate, shape), (candidate.id, shape)
 
 
 def test_costliest_stacks_come_first_and_every_job_stays_planned():

@@ -166,6 +166,24 @@ def snapshot(experiment: Experiment, folder: Path, start: float) -> Progress:
     return Progress(experiment.id, status, trials, time.monotonic() - start, folder)
 
 
+def tuner_failure(folder: Path) -> str | None:
+    """The error that stopped NNI's dispatcher (the tuner's process), if it stopped on one.
+
+    NNI 3.0's manager then goes on saying RUNNING with no tuner behind it and never starts another
+    trial. A known cause: with ``trial_concurrency`` above 1, trials that start in another order than
+    they were submitted are credited to the wrong parameters, and TPE fails on a ``KeyError``
+    (microsoft/nni#5689, #5798).
+    """
+    try:
+        text = (folder / "log" / "dispatcher.log").read_text(errors="replace")
+    except OSError:
+        return None
+    if "Traceback" not in text or "Dispatcher exiting" not in text:
+        return None
+    errors = [line for line in text.splitlines() if line and not line.startswith(("[", " ", "Traceback"))]
+    return errors[-1] if errors else "see the traceback"
+
+
 def run_hpo(settings: HpoSettings, on_progress: Callable[[Progress], None] | None = None,
             yaml_path: Path | None = None) -> Progress:
     """Run the experiment to its end and return its last progress; the experiment is always stopped.
@@ -192,6 +210,12 @@ def run_hpo(settings: HpoSettings, on_progress: Callable[[Progress], None] | Non
                 on_progress(progress)
             if progress.ended():
                 break
+            failure = tuner_failure(folder)
+            if failure is not None:
+                raise ProxynasError(
+                    f"NNI's tuner stopped mid-experiment ({failure}) and NNI would wait for it forever",
+                    "rerun it: finished trials are in the store (NNI 3.0's dispatcher can crash with "
+                    f"concurrent trials, microsoft/nni#5689); the log: {folder / 'log' / 'dispatcher.log'}")
             time.sleep(settings.poll_seconds)
     finally:
         experiment.stop()
