@@ -31,12 +31,14 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpus-per-task", type=float, metavar="F",
                    help="ray: GPUs per stack's task, fractions share a GPU (default: 1 with --device cuda)")
     p.add_argument("--cpus-per-task", type=float, default=1.0, metavar="F", help="ray: CPUs per task")
+    p.add_argument("--max-retries", type=int, default=ExecutorOptions.max_retries, metavar="N",
+                   help=f"ray: retries of a stack whose worker process died (default: {ExecutorOptions.max_retries})")
 
 
 def executor_from(args: argparse.Namespace) -> ExecutorOptions:
     return ExecutorOptions(name=args.executor, device=args.device, workers=args.workers,
                            address=args.ray_address, gpus_per_task=args.gpus_per_task,
-                           cpus_per_task=args.cpus_per_task)
+                           cpus_per_task=args.cpus_per_task, max_retries=args.max_retries)
 
 
 def add_training_options(p: argparse.ArgumentParser, epochs: int) -> None:

@@ -45,6 +45,9 @@ class ExecutorOptions:
         if self.gpus_per_task is not None and self.gpus_per_task < 0:
             raise ProxynasError(f"--gpus-per-task must not be negative, got {self.gpus_per_task}",
                                 "pass e.g. --gpus-per-task 0.25")
+        if self.max_retries < 0:
+            raise ProxynasError(f"--max-retries must not be negative, got {self.max_retries}",
+                                "pass --max-retries 0 (no retry) or more")
         if self.cpus_per_task <= 0:
             raise ProxynasError(f"--cpus-per-task must be positive, got {self.cpus_per_task}",
                                 "pass e.g. --cpus-per-task 1")
