@@ -91,24 +91,30 @@ def fill_weights(model: nn.Module, seed: int) -> Tensor:
     return total
 
 
-class ReplayDSA(DSA):
-    """DSA whose random draws are the reference's, recorded in order; the transforms are proxynas's own.
+class Replaying:
+    """Hands out recorded draws in order in place of drawing them; each must hold ``count`` transforms."""
 
-    Each ``draw(count, ...)`` returns the next recorded draw, which must hold ``count`` transforms.
-    """
-
-    def __init__(self, strategy: str, recorded: Sequence[Draw]) -> None:
-        super().__init__(strategy)
-        self._next: Iterator[Draw] = iter(recorded)
+    _next: Iterator[Draw | IDCDraw]
 
     def draw(self, count: int, size: Sequence[int], generator: torch.Generator | None,
-             device: torch.device) -> Draw:
+             device: torch.device) -> Draw | IDCDraw:
         d = next(self._next)
         assert d.count == count, (d.count, count)
         return d
 
     def exhausted(self) -> bool:
         return next(self._next, None) is None
+
+
+class ReplayDSA(Replaying, DSA):
+    """DSA whose random draws are the reference's, recorded in order; the transforms are proxynas's own.
+
+    Each ``draw(count, ...)`` returns the next recorded draw, which must hold ``count`` transforms.
+    """
+
+    def __init__(self, strategy: str, recorded: Sequence[Draw]) -> None:
+        DSA.__init__(self, strategy)
+        self._next = iter(recorded)
 
 
 def idc_draw(golden: Golden, prefix: str) -> IDCDraw:
@@ -117,18 +123,9 @@ def idc_draw(golden: Golden, prefix: str) -> IDCDraw:
     return IDCDraw(tuple(golden.draw(f"{prefix}{s}.") for s in stages))
 
 
-class ReplayIDCAugment(IDCAugment):
+class ReplayIDCAugment(Replaying, IDCAugment):
     """IDC's chain with the reference's recorded draws, in order; the transforms are proxynas's own."""
 
     def __init__(self, strategy: str, recorded: Sequence[IDCDraw]) -> None:
-        super().__init__(strategy)
-        self._next: Iterator[IDCDraw] = iter(recorded)
-
-    def draw(self, count: int, size: Sequence[int], generator: torch.Generator | None,
-             device: torch.device) -> IDCDraw:
-        d = next(self._next)
-        assert d.count == count, (d.count, count)
-        return d
-
-    def exhausted(self) -> bool:
-        return next(self._next, None) is None
+        IDCAugment.__init__(self, strategy)
+        self._next = iter(recorded)

@@ -2,13 +2,12 @@
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
+from kill_support import kill_once_stored
 
 from proxynas.cli import main
 
@@ -70,30 +69,13 @@ def test_search_resumes_after_a_kill(home):
             "--where", "width=32,64", "--epochs", "15", "--device", "cpu", "--stack", "1"]
     env = {**os.environ, "PROXYNAS_HOME": str(home)}
     db_path = home / "results.sqlite"
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            if db_path.exists() and _count(db_path) >= 2:
-                break
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait()
-    killed_at = _count(db_path)
+    killed_at = kill_once_stored(args, env, db_path, rows=2, timeout=120)
     assert 2 <= killed_at < 12, "the kill came too late to test resume"
     before = {r[0]: r[1] for r in sqlite3.connect(db_path).execute("SELECT candidate, finished_at FROM results")}
     subprocess.run(args, env=env, check=True, capture_output=True)
     rows = sqlite3.connect(db_path).execute("SELECT candidate, finished_at FROM results").fetchall()
     assert len(rows) == 12 == len({c for c, _ in rows})
     assert all(dict(rows)[c] == t for c, t in before.items())  # finished rows were kept, not redone
-
-
-def _count(path):
-    try:
-        return sqlite3.connect(path).execute("SELECT COUNT(*) FROM results").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
 
 
 def test_fresh_retrains(home, capsys):

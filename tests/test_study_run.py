@@ -6,13 +6,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
+from kill_support import kill_once_stored
 from scipy import stats
 
 from proxynas.cli import main
@@ -124,13 +123,6 @@ def test_table_of_an_unfinished_study_names_the_missing_steps(home, tmp_path, ca
     assert "the study is not complete: 6 step(s) missing" in err and f"proxynas study run {path}" in err
 
 
-def _count(db) -> int:
-    try:
-        return sqlite3.connect(db).execute("SELECT COUNT(*) FROM results").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
-
-
 def _table_without_times(out_dir) -> list[dict]:
     rows = json.loads((out_dir / "table.json").read_text())["rows"]
     return [{k: v for k, v in r.items() if "seconds" not in k} for r in rows]
@@ -147,15 +139,7 @@ def test_a_killed_run_resumes_without_duplicates_and_gives_the_same_table(tmp_pa
             "--workers", "1"]
     db = killed_home / "results.sqlite"
     env = {**os.environ, "PROXYNAS_HOME": str(killed_home)}
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 180
-        while time.time() < deadline and _count(db) < 2:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait()
-    killed_at = _count(db)
+    killed_at = kill_once_stored(argv, env, db, rows=2, timeout=180)
     assert 2 <= killed_at < 6, "the kill came too late to test resuming"
     before = dict(sqlite3.connect(db).execute("SELECT candidate || trainset, finished_at FROM results"))
 

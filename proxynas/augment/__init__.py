@@ -14,7 +14,7 @@ rotate per image, :mod:`proxynas.augment.crop_scale_rotate`); ``"idc"`` is IDC's
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import torch
 from torch import Tensor
@@ -51,7 +51,10 @@ class Augment(Protocol):
         ...
 
 
-def join_draws(draws: Sequence[AugmentDraw]) -> AugmentDraw:
+D = TypeVar("D", bound=AugmentDraw)
+
+
+def join_draws(draws: Sequence[D]) -> D:
     """The draws of a stack's models, one after another (``cat`` of their own kind)."""
     return type(draws[0]).cat(draws)
 

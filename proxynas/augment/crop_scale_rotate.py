@@ -24,12 +24,14 @@ gets the same fills, and the same images, as each model alone. The reference's `
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from scipy import ndimage, special
 from torch import Tensor
+
+from proxynas.augment.draws import TensorDraw
 
 OPERATIONS = ("crop", "scale", "rotate")
 REFERENCE_MNIST = "crop_scale_rotate"
@@ -45,7 +47,7 @@ class CropScaleRotateParams:
 
 
 @dataclass(frozen=True)
-class CropScaleRotateDraw:
+class CropScaleRotateDraw(TensorDraw):
     """The random numbers of ``count`` images, in ``batches`` equal training batches one after another."""
 
     choice: Tensor  # (count,) index into the strategy's operations
@@ -58,23 +60,13 @@ class CropScaleRotateDraw:
     def count(self) -> int:
         return self.choice.shape[0]
 
-    def _tensors(self) -> dict[str, Tensor]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "batches"}
-
     @classmethod
     def cat(cls, draws: Sequence[CropScaleRotateDraw]) -> CropScaleRotateDraw:
         """Several draws (one per model of a stack) one after another; their batches are equal in size."""
         sizes = {d.count // d.batches for d in draws}
         if len(sizes) > 1:
             raise ValueError(f"draws of unequal batch sizes {sorted(sizes)} cannot be joined")
-        joined = {name: torch.cat([d._tensors()[name] for d in draws]) for name in draws[0]._tensors()}
-        return cls(**joined, batches=sum(d.batches for d in draws))
-
-    def to(self, device: torch.device) -> CropScaleRotateDraw:
-        if device.type == "cpu":
-            return self
-        moved = {k: v.pin_memory().to(device, non_blocking=True) for k, v in self._tensors().items()}
-        return replace(self, **moved)
+        return replace(super().cat(draws), batches=sum(d.batches for d in draws))
 
 
 class CropScaleRotate:

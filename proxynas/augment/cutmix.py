@@ -13,15 +13,17 @@ stack), each with its own coin, box and partners; :func:`cutmix` applies it with
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from proxynas.augment.draws import TensorDraw
+
 
 @dataclass(frozen=True)
-class CutMixDraw:
+class CutMixDraw(TensorDraw):
     """Per batch: whether it is mixed, the mixing weight, the box centre and the partner of each image."""
 
     mixed: Tensor  # (B,) bool
@@ -32,16 +34,6 @@ class CutMixDraw:
     @property
     def batches(self) -> int:
         return self.mixed.shape[0]
-
-    @classmethod
-    def cat(cls, draws: Sequence[CutMixDraw]) -> CutMixDraw:
-        return cls(**{f.name: torch.cat([getattr(d, f.name) for d in draws]) for f in fields(cls)})
-
-    def to(self, device: torch.device) -> CutMixDraw:
-        if device.type == "cpu":
-            return self
-        return CutMixDraw(**{f.name: getattr(self, f.name).pin_memory().to(device, non_blocking=True)
-                             for f in fields(self)})
 
 
 def draw_cutmix(n: int, size: Sequence[int], p: float, generator: torch.Generator | None,

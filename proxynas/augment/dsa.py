@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from proxynas.augment.draws import TensorDraw
 
 FAMILIES = ("color", "crop", "cutout", "flip", "scale", "rotate")
 REFERENCE_STRATEGY = "color_crop_cutout_flip_scale_rotate"
@@ -46,7 +48,7 @@ class DSAParams:
 
 
 @dataclass(frozen=True)
-class Draw:
+class Draw(TensorDraw):
     """The random numbers of ``count`` transforms (leading dimension ``count`` everywhere)."""
 
     family: Tensor  # (count,) index into the strategy
@@ -65,24 +67,11 @@ class Draw:
 
     def take(self, index: Tensor) -> Draw:
         """Transform ``index[i]`` for image ``i``."""
-        return Draw(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+        return replace(self, **{name: t[index] for name, t in self.tensors().items()})
 
     def share_family(self) -> Draw:
         """The first family for every transform (the reference picks one family per batch)."""
-        family = self.family[:1].expand(self.count)
-        return Draw(**{f.name: getattr(self, f.name) for f in fields(self)} | {"family": family})
-
-    @classmethod
-    def cat(cls, draws: Sequence[Draw]) -> Draw:
-        """The transforms of several draws one after another (one draw per model of a stack, say)."""
-        return cls(**{f.name: torch.cat([getattr(d, f.name) for d in draws]) for f in fields(cls)})
-
-    def to(self, device: torch.device) -> Draw:
-        """On ``device``; from the CPU to CUDA through pinned memory, queued without waiting."""
-        if device.type == "cpu":
-            return self
-        return Draw(**{f.name: getattr(self, f.name).pin_memory().to(device, non_blocking=True)
-                       for f in fields(self)})
+        return replace(self, family=self.family[:1].expand(self.count))
 
 
 class DSA:

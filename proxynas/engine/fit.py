@@ -11,14 +11,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from proxynas.augment import Augment, AugmentDraw, join_draws
-from proxynas.augment.cutmix import CutMixDraw, cutmix, draw_cutmix, mixed_loss
+from proxynas.augment import Augment, D, join_draws
+from proxynas.augment.cutmix import cutmix, draw_cutmix, mixed_loss
 from proxynas.datasets.base import TensorSet
 from proxynas.engine.accel import Accel
 from proxynas.engine.protocol import Protocol
@@ -55,16 +56,10 @@ def epoch_orders(generators: Sequence[torch.Generator], n: int, device: torch.de
     return to_device(torch.stack([torch.randperm(n, generator=g) for g in generators]), device)
 
 
-def augment_draws(augment: Augment, generators: Sequence[torch.Generator], batch: int,
-                  size: Sequence[int], device: torch.device) -> AugmentDraw:
-    """One batch of transforms per model, each from that model's generator, joined in stack order."""
-    return join_draws([augment.draw_batch(batch, size, g) for g in generators]).to(device)
-
-
-def mix_draws(generators: Sequence[torch.Generator], batch: int, size: Sequence[int], p: float,
-              device: torch.device) -> CutMixDraw:
-    """One CutMix draw per model, each from that model's generator, joined in stack order."""
-    return CutMixDraw.cat([draw_cutmix(batch, size, p, g) for g in generators]).to(device)
+def per_model_draws(draw: Callable[[torch.Generator], D], generators: Sequence[torch.Generator],
+                    device: torch.device) -> D:
+    """One draw per model, each from that model's generator, joined in stack order, on ``device``."""
+    return join_draws([draw(g) for g in generators]).to(device)
 
 
 def fit(
@@ -111,12 +106,13 @@ def fit(
         for step in range(steps):
             index = order[:, step * batch:(step + 1) * batch]  # (G, b)
             x, y = data.images[index], data.labels[index]  # (G, b, C, H, W), (G, b)
+            count, size = index.shape[1], x.shape[-2:]  # this step's images per model, (H, W)
             if augment is not None:
-                draws = augment_draws(augment, augment_gens, index.shape[1], x.shape[-2:], device)
+                draws = per_model_draws(partial(augment.draw_batch, count, size), augment_gens, device)
                 x = augment.apply(x.flatten(0, 1), draws).view_as(x)
             mix = None
             if protocol.mixup == "cutmix":
-                mix = mix_draws(mix_gens, index.shape[1], x.shape[-2:], protocol.mix_p, device)
+                mix = per_model_draws(partial(draw_cutmix, count, size, protocol.mix_p), mix_gens, device)
                 mixed, y_pasted, keep = cutmix(x.flatten(0, 1), y.flatten(), mix)
                 x = mixed.view_as(x)
             with accel.autocast(device):

@@ -14,7 +14,7 @@ from collections import OrderedDict
 import ray
 import torch
 
-from proxynas.engine.device import resolve_device
+from proxynas.engine.executors import placed
 from proxynas.engine.run import Job, Outcome, StackTrainer, TrainingTask
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,9 @@ class PlacedTrainers:
             while len(self._trainers) >= self.capacity:
                 self._trainers.popitem(last=False)
             task: TrainingTask = ray.get(payload)
-            placed = task.to(resolve_device(device))
-            log.info("placed %d training images on %s", len(placed.train), placed.device)
-            self._trainers[key] = placed.trainer()
+            on_device = placed(task, device)  # as the local executors place it (on the CPU: freed memory kept)
+            log.info("placed %d training images on %s", len(on_device.train), on_device.device)
+            self._trainers[key] = on_device.trainer()
             self.placed += 1
         self._trainers.move_to_end(key)
         return self._trainers[key]

@@ -20,7 +20,7 @@ from proxynas.errors import ProxynasError
 from proxynas.proxies import ProxyStore
 from proxynas.runs import TrainingData, train_into_store
 from proxynas.store import ResultsStore
-from proxynas.study.state import ProxyState, condense_command, proxy_state, train_state
+from proxynas.study.state import ProxyState, condense_command, train_state
 from proxynas.study.status import study_status
 from proxynas.study.steps import StudySteps, TrainStep
 
@@ -58,16 +58,14 @@ def run_study(steps: StudySteps, results: ResultsStore, proxies: ProxyStore, spl
         else:
             reporter.step(index, state.step.label, "in the store", 1, 1, "proxy")
             reporter.end_step()
-    fingerprint = splits.train.fingerprint()
     for step in steps.training():
         index += 1
         created = None
         data = TrainingData(splits.train, splits.val, splits.test)
-        if step.proxy is not None:
-            proxy = proxy_state(next(c for c in steps.condense if c.name == step.proxy), steps.spec.dataset,
-                                proxies, fingerprint)
-            created = proxy.created
-            data = TrainingData(proxies.load(step.proxy).data, splits.val, splits.test)
+        if step.proxy is not None:  # made or checked above; its card says when (results before are stale)
+            proxy = proxies.load(step.proxy)
+            created = proxy.card.created
+            data = TrainingData(proxy.data, splits.val, splits.test)
         _train(step, results, data, created, options, reporter, index)
 
 
