@@ -106,6 +106,6 @@ def train_state(step: TrainStep, store: ResultsStore, images: int | None, create
     rows = plan_rows(store, plan)
     stale = tuple(r for r in rows if created is not None and r.finished_at < created)
     todo = len(pending(plan, store)) + len(stale)
-    current = [r.seconds for r in rows if r not in stale]
+    current = [r.seconds for r in rows if created is None or r.finished_at >= created]  # the rest of rows
     per_job = statistics.fmean(current) if current else None
     return TrainState(step, len(plan.jobs()), len(plan.jobs()) - todo, stale, images, per_job)
