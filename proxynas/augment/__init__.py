@@ -27,10 +27,8 @@ from proxynas.registry import Registry
 
 
 class AugmentDraw(Protocol):
-    """The random numbers of some images (``Draw`` for DSA): joined per stack, moved to the device."""
-
-    @property
-    def count(self) -> int: ...
+    """The random numbers of some images (``Draw`` for DSA, ``CutMixDraw`` for CutMix): joined per
+    stack, moved to the device."""
 
     @classmethod
     def cat(cls, draws: Sequence[Any]) -> AugmentDraw: ...
