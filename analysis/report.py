@@ -17,7 +17,7 @@ from analysis import plots
 from analysis.paper import PaperTable, caption, paper_cells
 from analysis.scores import METRICS, TOP_FRACTION, Metric
 from analysis.study import Comparison, Study
-from analysis.tables import COST_HEADER, OVERVIEW_HEADER, cost_rows, overview_rows
+from analysis.tables import COST_HEADER, OVERVIEW_HEADER, cost_rows, interval_note, overview_rows
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -43,18 +43,29 @@ CAPTIONS = {
 }
 
 DEFINITIONS = [
-    ("Spearman ρ, Kendall τ", "scipy's rank correlations over the shared candidates; ties get average "
-                              "ranks (τ is tau-b). A constant ranking has no correlation: 'undefined'."),
+    ("Spearman ρ, Kendall τ", "scipy's rank correlations over the compared candidates; ties get average "
+                              "ranks (τ is tau-b). A constant ranking has no correlation: 'undefined', "
+                              "saying on which side."),
+    ("failed candidates", "a run that failed counts at chance accuracy (1 / classes) on the side where it "
+                          "failed, so a candidate whose every run failed is ranked last; they are counted "
+                          "in the overview, never dropped."),
     ("top k by truth", f"the correlation over the k best candidates by ground truth (k = 5, 10, 20, 30 and "
-                       f"the top {TOP_FRACTION:.0%}, rounded up)."),
-    ("Precision@k", "the share of the proxy's top k that is in the ground truth's top k. Top-k sets break "
-                    "ties by candidate id."),
+                       f"the top {TOP_FRACTION:.0%}, rounded up), every candidate tied with the k-th "
+                       f"included; undefined for k = 1 (a correlation needs two)."),
+    ("Precision@k", "the share of the proxy's top k that is in the ground truth's top k. Candidates tied "
+                    "at the boundary of a top k share its last places: the value is the expected one over "
+                    "random tie-breaks, never decided by names."),
     ("Best true rank in proxy's top k", "the best ground-truth rank among the proxy's k favourites "
-                                        "(1 = the shortlist holds a best candidate)."),
-    ("Regret", "ground-truth test accuracy of the best candidate minus that of the proxy's pick, "
-               "in percentage points."),
+                                        "(1 = the shortlist holds a best candidate), expected over ties."),
+    ("Regret", "ground-truth test accuracy of the best candidate minus that of the proxy's pick (the mean "
+               "of its tied favourites), in percentage points."),
     ("n/a", "a metric at k needs at least k candidates; with fewer it is undefined, not computed on fewer."),
-    ("intervals", "95% percentile bootstrap over candidates (resampled with replacement)."),
+    ("intervals", "95%: half-samples of the candidates drawn without replacement (no candidate twice) "
+                  "and, per candidate, its seeds drawn again with replacement, so seed noise is in when a "
+                  "side has several seeds; the percentile interval is moved to centre on the estimate."),
+    ("noise ceiling", "Spearman and Kendall: what the noise-free ground truth would score against the "
+                      "mean of its seeds (Spearman-Brown), an upper bound for any ranking; other metrics: "
+                      "one ground-truth seed against the mean of the others."),
 ]
 
 
@@ -128,7 +139,7 @@ def render_html(study: Study, table: PaperTable | None = None) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{STYLE}</style></head><body>
 <h1>{html.escape(title)}</h1>
-<p class="note">Intervals: bootstrap over candidates, {study.resamples} resamples, seed {study.seed}.</p>
+<p class="note">{html.escape(interval_note(study))}.</p>
 <h2>What was compared</h2>
 <p>Ground truth: every candidate trained on the full training split of {html.escape(study.dataset)}
 ({html.escape(truth.trainset)}), {truth.epochs} epochs, {len(truth.done())} candidates, seeds

@@ -1,8 +1,10 @@
 """A study: proxies and baselines, each lined up against the ground truth over shared candidates.
 
-A candidate counts in a comparison when both sides trained it and every stored seed of it finished on
-both; the others are left out and counted. Accuracies are means over seeds. The noise ceiling is the
-same comparison between two seeds of the ground truth itself: no proxy can be expected to beat it.
+A candidate counts in a comparison when both sides trained it; the others are left out and counted.
+Accuracies are means over seeds, a failed run counted at chance accuracy on the side where it failed
+(:mod:`analysis.seeds`; the failed candidates are counted too). The noise ceiling
+(:mod:`analysis.ceiling`) is how well a ranking can agree with a ground truth that is itself a mean
+over noisy seeds. docs/metrics.md has the rules.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from analysis.baselines import resolve_baseline
-from analysis.scores import Score, evaluate_all
+from analysis.ceiling import ceiling_scores
+from analysis.scores import Score, evaluate_tables
+from analysis.seeds import mean_of, seed_table
 from analysis.sides import Side, select_proxy, select_truth, truth_command
 from proxynas.errors import ProxynasError
 from proxynas.proxies import ProxyStore
@@ -56,6 +60,8 @@ class Comparison:
     dropped: dict[str, int]  # why candidates were left out -> how many
     scores: dict[str, Score]
     cost: Cost | None  # None for the noise ceiling
+    failed: dict[str, int]  # where candidates failed ('ranked side', 'ground truth') -> how many, ranked last
+    seeds: tuple[int, int] = (1, 1)  # most seeds per candidate on the ranked side and on the ground truth
 
 
 @dataclass(frozen=True)
@@ -76,52 +82,46 @@ class Study:
         return self.comparisons + ((self.ceiling,) if self.ceiling else ())
 
 
-def _line_up(label: str, kind: str, ranked: dict[str, float], truth_val: dict[str, float],
-             truth_test: dict[str, float], dropped: dict[str, int], *, seed: int, resamples: int,
-             cost: Cost | None, trainset: str, epochs: int) -> Comparison:
-    """Align ``ranked`` (candidate -> accuracy) with the truth over the candidates both have, and score."""
-    shared = tuple(sorted(set(ranked) & set(truth_val)))
-    arrays = [np.array([side[c] for c in shared], dtype=float) for side in (ranked, truth_val, truth_test)]
-    scores = evaluate_all(*arrays, seed=seed, resamples=resamples)
-    return Comparison(label, kind, trainset, epochs, shared, *arrays, dropped, scores, cost)
-
-
-def _compare_side(side: Side, truth: Side, condense_seconds: float | None, *, seed: int,
+def _compare_side(side: Side, truth: Side, condense_seconds: float | None, *, dataset: str, seed: int,
                   resamples: int) -> Comparison:
     both = side.candidates() & truth.candidates()
     if not both:
         raise ProxynasError(f"{side.label} and the ground truth share no candidates",
                             "train the ground truth on the searched candidates "
                             "(same --sample, --sample-seed, --where or --arch)")
-    failed_side, failed_truth = side.failed() & both, truth.failed() & both
-    dropped = {f"failed on {side.label}": len(failed_side),
-               "failed on the truth": len(failed_truth - failed_side),
-               f"not trained on {side.label}": len(truth.candidates() - side.candidates()),
+    dropped = {f"not trained on {side.label}": len(truth.candidates() - side.candidates()),
                "not in the truth": len(side.candidates() - truth.candidates())}
-    shared = both - failed_side - failed_truth
-    cost = Cost(side.seconds(shared), condense_seconds, truth.seconds(shared))
-    values = {c: v for c, v in side.mean("val_acc").items() if c in shared}
-    return _line_up(side.label, side.kind, values, truth.mean("val_acc"), truth.mean("test_acc"),
-                    dropped, seed=seed, resamples=resamples, cost=cost, trainset=side.trainset,
-                    epochs=side.epochs)
+    ranked, reference = seed_table(side, dataset, both), seed_table(truth, dataset, both)
+    failed = {"ranked side": int(ranked.failed.sum()), "ground truth": int(reference.failed.sum())}
+    cost = Cost(side.seconds(both), condense_seconds, truth.seconds(both))
+    scores = evaluate_tables(ranked, reference, seed=seed, resamples=resamples)
+    return Comparison(side.label, side.kind, side.trainset, side.epochs, ranked.candidates, ranked.mean_val(),
+                      reference.mean_val(), reference.mean_test(), dropped, scores, cost, failed,
+                      (int(ranked.runs().max()), int(reference.runs().max())))
 
 
 def noise_ceiling(truth: Side, space: str, dataset: str, *, seed: int,
                   resamples: int) -> tuple[Comparison | None, str]:
-    """The truth's first seed ranked against its second, or None and why not."""
-    seeds = truth.seeds()
-    if len(seeds) < 2:
+    """How well a ranking can agree with the truth's seed mean (docs/metrics.md), or None and why not."""
+    table = seed_table(truth, dataset)
+    if len(table.seeds) < 2:
         return None, (f"none: the ground truth has one seed (`{truth_command(dataset, space, truth.epochs)}"
                       " --seeds 2` on the same candidates adds a second)")
-    a, b = seeds[:2]
-    first, second = truth.mean("val_acc", seed=a), truth.mean("val_acc", seed=b)
-    dropped = {"failed on either seed": len(truth.failed()),
-               f"missing a seed {a} or {b} result": len(truth.done() - (set(first) & set(second)))}
-    label = f"truth seed {a} vs {b}"
-    ceiling = _line_up(label, "noise ceiling", first, second, truth.mean("test_acc", seed=b), dropped,
-                       seed=seed, resamples=resamples, cost=None, trainset=truth.trainset,
-                       epochs=truth.epochs)
-    return ceiling, f"{label}: the same metrics between two ground-truth seeds"
+    complete = [c for c, runs in zip(table.candidates, table.runs(), strict=True) if runs == len(table.seeds)]
+    if len(complete) < 2:
+        return None, f"none: fewer than 2 candidates have every ground-truth seed ({', '.join(map(str, table.seeds))})"
+    table = table.take(complete)
+    s = len(table.seeds)
+    dropped = {f"missing one of seeds {', '.join(map(str, table.seeds))}": len(truth.candidates()) - len(complete)}
+    failed = {"ranked side": int(table.failed.sum()), "ground truth": int(table.failed.sum())}
+    scores = ceiling_scores(table.val, table.test, seed=seed, resamples=resamples)
+    others = slice(1, None)
+    ceiling = Comparison(f"noise ceiling ({s} seeds)", "noise ceiling", truth.trainset, truth.epochs,
+                         table.candidates, table.val[:, 0], mean_of(table.val[:, others]),
+                         mean_of(table.test[:, others], table.val[:, others]), dropped, scores, None, failed, (1, s))
+    return ceiling, (f"{s} ground-truth seeds; Spearman and Kendall: the noise-free truth against the {s}-seed "
+                     f"mean (Spearman-Brown), an upper bound; other metrics: one seed against the mean of the "
+                     f"other {s - 1}, a reference")
 
 
 def _condense_seconds(proxy_store: ProxyStore | None, name: str) -> float | None:
@@ -157,7 +157,7 @@ def compare_sides(truth: Side, sides: Sequence[tuple[Side, float | None]], *, sp
     :func:`compare` picks the sides from the store by name; a study builds them from its exact plans.
     """
     search_space = get_space(space)
-    comparisons = [_compare_side(side, truth, condense_seconds, seed=seed, resamples=resamples)
+    comparisons = [_compare_side(side, truth, condense_seconds, dataset=dataset, seed=seed, resamples=resamples)
                    for side, condense_seconds in sides]
     ceiling, note = noise_ceiling(truth, space, dataset, seed=seed, resamples=resamples)
     ids = set(truth.candidates()).union(*(c.candidates for c in comparisons))

@@ -26,16 +26,36 @@ def seconds_text(seconds: float | None) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-OVERVIEW_HEADER = ("compared", "kind", "training set", "epochs", "candidates", "left out")
+OVERVIEW_HEADER = ("compared", "kind", "training set", "epochs", "candidates", "failed (ranked last)",
+                   "left out")
 COST_HEADER = ("compared", "search", "condensing", "total", "ground truth, same candidates",
                "cost vs ground truth", "Spearman ρ per minute")
 
 
+def failed_text(c: Comparison) -> str:
+    """How many compared candidates failed, and where (they count at chance accuracy, ranked last)."""
+    if c.kind == "noise ceiling":
+        return f"{c.failed['ground truth']} on the ground truth" if c.failed["ground truth"] else "none"
+    where = {"ranked side": f"on {c.label}", "ground truth": "on the ground truth"}
+    return "; ".join(f"{n} {where[side]}" for side, n in c.failed.items() if n) or "none"
+
+
 def overview_rows(study: Study) -> list[list[str]]:
-    """What was compared: training set, epochs, candidates kept and left out."""
-    return [[c.label, c.kind, c.trainset, str(c.epochs), str(len(c.candidates)),
+    """What was compared: training set, epochs, candidates compared (failed ones among them) and left out."""
+    return [[c.label, c.kind, c.trainset, str(c.epochs), str(len(c.candidates)), failed_text(c),
              "; ".join(f"{n} {why}" for why, n in c.dropped.items() if n) or "none"]
             for c in study.everything()]
+
+
+def interval_note(study: Study) -> str:
+    """How the intervals were drawn, with the seeds each side brings (seed noise is in only with several)."""
+    if study.resamples <= 0:
+        return "intervals: none (--resamples 0)"
+    seeds = "; ".join(f"{c.label} {c.seeds[0]}" for c in study.comparisons)
+    return (f"95% intervals: {study.resamples} half-samples of the candidates (without replacement) and, per "
+            f"candidate, its seeds drawn again; bootstrap seed {study.seed}; seeds per candidate: "
+            f"ground truth {max((c.seeds[1] for c in study.comparisons), default=1)}"
+            + (f"; {seeds}" if seeds else ""))
 
 
 def cost_rows(study: Study) -> list[list[str]]:
@@ -72,7 +92,7 @@ def render(study: Study) -> str:
     head = (f"{study.space} on {study.dataset}: ground truth {truth.trainset}, {truth.epochs} epochs, "
             f"{len(truth.done())} candidates, seeds {', '.join(map(str, truth.seeds()))}\n"
             f"noise ceiling: {study.ceiling_note}\n"
-            f"intervals: bootstrap over candidates, {study.resamples} resamples, seed {study.seed}")
+            f"{interval_note(study)}")
     return "\n\n".join([head, overview_table(study), metrics_table(study), cost_table(study)])
 
 
@@ -84,7 +104,8 @@ def _comparison_dict(c: Comparison) -> dict[str, Any]:
                 "share_of_truth": c.cost.share_of_truth,
                 "spearman_per_minute": c.cost.per_minute(c.scores["spearman"].value)}
     return {"label": c.label, "kind": c.kind, "trainset": c.trainset, "epochs": c.epochs,
-            "candidates": len(c.candidates), "dropped": c.dropped, "cost": cost,
+            "candidates": len(c.candidates), "failed": c.failed, "seeds": {"ranked": c.seeds[0], "truth": c.seeds[1]},
+            "dropped": c.dropped, "cost": cost,
             "metrics": {name: score.to_dict() for name, score in c.scores.items()}}
 
 
@@ -95,7 +116,8 @@ def to_json(study: Study) -> dict[str, Any]:
         "space": study.space, "dataset": study.dataset,
         "truth": {"trainset": truth.trainset, "protocol": truth.protocol, "epochs": truth.epochs,
                   "candidates": len(truth.done()), "seeds": truth.seeds(), "seconds": truth.seconds()},
-        "bootstrap": {"resamples": study.resamples, "seed": study.seed, "level": 0.95},
+        "bootstrap": {"resamples": study.resamples, "seed": study.seed, "level": 0.95,
+                      "method": "half-samples of the candidates without replacement, seeds drawn again"},
         "metrics": {m.name: {"label": m.label, "higher_is_better": m.higher_is_better} for m in METRICS},
         "comparisons": [_comparison_dict(c) for c in study.comparisons],
         "noise_ceiling": _comparison_dict(study.ceiling) if study.ceiling else None,

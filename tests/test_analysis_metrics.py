@@ -45,10 +45,13 @@ def test_constant_ranking_is_undefined_not_nan():
         metrics.kendall([0.1, 0.2, 0.3], [0.7, 0.7, 0.7])
     scores = evaluate_all(np.full(6, 0.5), np.arange(6.0), np.arange(6.0), seed=0, resamples=50)
     rho = scores["spearman"]
-    assert rho.value is None and rho.reason == "constant ranking"
-    assert rho.text() == "undefined (constant ranking)"
+    why = "constant ranking: all 6 candidates tie on the ranked side"
+    assert rho.value is None and rho.reason == why
+    assert rho.text() == f"undefined ({why})"
     dumped = json.dumps(rho.to_dict(), allow_nan=False)
-    assert json.loads(dumped) == {"value": None, "reason": "constant ranking", "interval": None}
+    assert json.loads(dumped) == {"value": None, "reason": why, "interval": None}
+    with pytest.raises(UndefinedMetric, match="tie on the ground truth"):
+        metrics.kendall([0.1, 0.2, 0.3], [0.7, 0.7, 0.7])
 
 
 def test_top_k_sets_precision_best_rank_and_regret_by_hand():
@@ -71,9 +74,9 @@ def test_top_k_spearman_uses_the_best_k_by_truth():
 
 
 def test_ties_in_top_k_sets_and_true_ranks():
-    # a proxy that cannot tell candidates apart keeps their order: documented, reproducible
-    assert metrics.precision_at_k([0.5, 0.5, 0.5, 0.5], [4, 3, 2, 1], 2) == 1.0
-    assert metrics.precision_at_k([0.5, 0.5, 0.5, 0.5], [1, 2, 3, 4], 2) == 0.0
+    # a proxy that cannot tell candidates apart scores what a random order would, whatever the order
+    assert metrics.precision_at_k([0.5, 0.5, 0.5, 0.5], [4, 3, 2, 1], 2) == 0.5
+    assert metrics.precision_at_k([0.5, 0.5, 0.5, 0.5], [1, 2, 3, 4], 2) == 0.5
     # candidates tied for best on the truth share rank 1, and picking either costs nothing
     assert list(metrics.true_ranks([0.9, 0.9, 0.5])) == [1, 1, 3]
     assert metrics.best_true_rank_in_top_k([0.1, 0.9, 0.2], [0.9, 0.9, 0.5], 1) == 1
@@ -142,11 +145,14 @@ def test_bootstrap_fast_path_draws_the_same_resamples():
 
 
 def test_bootstrap_gives_up_when_most_resamples_are_undefined():
-    def never(*_: np.ndarray) -> float:
-        raise UndefinedMetric("constant ranking")
+    def needs_six(values: np.ndarray) -> float:
+        if len(values) < 6:
+            raise UndefinedMetric("fewer than 6")
+        return 1.0
 
-    with pytest.raises(UndefinedMetric, match="undefined on 100 of 100"):
-        fast.bootstrap(never, np.arange(5.0), rng=np.random.default_rng(0), resamples=100)
+    # defined on all ten candidates, undefined on every half-sample of five
+    with pytest.raises(UndefinedMetric, match="undefined on 100 of 100 half-samples of 5 candidates"):
+        fast.bootstrap(needs_six, np.arange(10.0), rng=np.random.default_rng(0), resamples=100)
 
 
 def test_evaluate_without_resamples_has_no_interval():

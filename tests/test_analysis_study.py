@@ -62,10 +62,11 @@ def test_comparison_matches_scipy_on_means_over_seeds(store):
     put(store, "random_digits_ipc5", "p", 20, QUALITY[::-1], seeds=(1,), failed={CANDIDATES[0]}, seconds=0.2)
     study = compare(store, dataset="digits", proxies=["random_digits_ipc5"], resamples=0)
     (c,) = study.comparisons
-    proxy_rows = [r for r in store.rows(trainset="random_digits_ipc5") if r.candidate != CANDIDATES[0]]
+    proxy_rows = store.rows(trainset="random_digits_ipc5")
     truth_rows = store.rows(trainset="full_digits", protocol="long")
     mean = {cand: np.mean([r.val_acc for r in proxy_rows if r.candidate == cand]) for cand in CANDIDATES[1:]}
-    truth = {cand: np.mean([r.val_acc for r in truth_rows if r.candidate == cand]) for cand in CANDIDATES[1:]}
+    mean[CANDIDATES[0]] = 0.1  # failed on both proxy seeds: chance accuracy on digits' 10 classes
+    truth = {cand: np.mean([r.val_acc for r in truth_rows if r.candidate == cand]) for cand in CANDIDATES}
     ids = sorted(mean)
     assert c.candidates == tuple(ids)
     expected = stats.spearmanr([mean[i] for i in ids], [truth[i] for i in ids]).statistic
@@ -73,15 +74,23 @@ def test_comparison_matches_scipy_on_means_over_seeds(store):
     assert study.truth.epochs == 50  # the longest full-data protocol is the truth
 
 
-def test_failed_candidates_are_left_out_and_counted(store):
+def test_failed_candidates_are_ranked_last_at_chance_and_counted(store):
     put(store, "full_digits", "long", 50, QUALITY, seeds=(1,), failed={CANDIDATES[5]}, seconds=10.0)
     study = compare(store, dataset="digits", proxies=["random_digits_ipc5"], resamples=0)
     (c,) = study.comparisons
-    assert len(c.candidates) == 22
-    assert CANDIDATES[0] not in c.candidates and CANDIDATES[5] not in c.candidates
-    assert c.dropped["failed on random_digits_ipc5"] == 1
-    assert c.dropped["failed on the truth"] == 1
-    assert "1 failed on random_digits_ipc5; 1 failed on the truth" in tables.overview_table(study)
+    assert len(c.candidates) == 24  # nobody left out
+    at = {cand: i for i, cand in enumerate(c.candidates)}
+    # its only run failed: chance accuracy (0.1), or a finished run's lower accuracy (these synthetic
+    # accuracies go below chance), so that it ranks last
+    others = np.delete(c.proxy, at[CANDIDATES[0]])
+    assert c.proxy[at[CANDIDATES[0]]] == pytest.approx(min(0.1, others.min()))
+    # one of the truth's two seeds failed: that run counts at chance, the other at its accuracy
+    floor = min(0.1, QUALITY.min())
+    assert c.truth[at[CANDIDATES[5]]] == pytest.approx((QUALITY[5] + floor) / 2)
+    assert c.failed == {"ranked side": 1, "ground truth": 1}
+    overview = tables.overview_table(study)
+    assert "failed (ranked last)" in overview
+    assert "1 on random_digits_ipc5; 1 on the ground truth" in overview
 
 
 def test_missing_ground_truth_names_the_truth_command(tmp_path):
@@ -132,13 +141,14 @@ def test_noise_ceiling_compares_two_truth_seeds(store):
 def test_constant_proxy_reads_undefined_in_tables_and_null_in_json(store, tmp_path):
     put(store, "flat_digits_ipc1", "f", 20, np.full(24, 0.1))
     study = compare(store, dataset="digits", proxies=["flat_digits_ipc1"], resamples=20)
-    assert "undefined (constant ranking)" in tables.metrics_table(study)
+    why = "constant ranking: all 24 candidates tie on the ranked side"
+    assert f"undefined ({why})" in tables.metrics_table(study)
     text = json.dumps(tables.to_json(study), allow_nan=False)
     rho = json.loads(text)["comparisons"][0]["metrics"]["spearman"]
-    assert rho == {"value": None, "reason": "constant ranking", "interval": None}
+    assert rho == {"value": None, "reason": why, "interval": None}
     rows = list(csv.DictReader(tables.write_csv(study, tmp_path / "m.csv").open()))
     spearman = next(r for r in rows if r["compared"] == "flat_digits_ipc1" and r["metric"] == "spearman")
-    assert spearman["value"] == "" and spearman["reason"] == "constant ranking"
+    assert spearman["value"] == "" and spearman["reason"] == why
 
 
 def test_cost_adds_condensing_seconds_from_the_proxy_card(store, tmp_path):
@@ -148,10 +158,10 @@ def test_cost_adds_condensing_seconds_from_the_proxy_card(store, tmp_path):
     proxies.save("random_digits_ipc5", data, card)
     study = compare(store, dataset="digits", proxies=["random_digits_ipc5"], proxy_store=proxies, resamples=0)
     cost = study.comparisons[0].cost
-    assert cost.search_seconds == pytest.approx(0.2 * 23)  # failed candidate excluded
+    assert cost.search_seconds == pytest.approx(0.2 * 24)  # the failed candidate's run took time too
     assert cost.condense_seconds == 12.5
-    assert cost.truth_seconds == pytest.approx(10.0 * 2 * 23)
-    assert cost.share_of_truth == pytest.approx((0.2 * 23 + 12.5) / (10.0 * 2 * 23))
+    assert cost.truth_seconds == pytest.approx(10.0 * 2 * 24)
+    assert cost.share_of_truth == pytest.approx((0.2 * 24 + 12.5) / (10.0 * 2 * 24))
     assert "ρ per minute" in tables.render(study)
 
 

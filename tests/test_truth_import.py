@@ -116,7 +116,7 @@ def test_correlate_against_imported_truth(home, tmp_path, capsys):
     assert result["truth"]["epochs"] == 200 and result["truth"]["seeds"] == [777, 888, 999]
     (proxy,) = result["comparisons"]
     assert proxy["candidates"] == 4 and proxy["metrics"]["spearman"]["value"] == pytest.approx(1.0)
-    assert result["noise_ceiling"]["label"] == "truth seed 777 vs 888"
+    assert result["noise_ceiling"]["label"] == "noise ceiling (3 seeds)"
 
 
 def test_csv_table_in_percent_with_seeds(home, tmp_path, capsys):

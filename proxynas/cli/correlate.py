@@ -27,7 +27,8 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
                    help="proxy searches trained E epochs (default: each proxy's protocol with most rows)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
     p.add_argument("--resamples", type=int, default=1000,
-                   help="bootstrap resamples for the 95%% intervals; 0 skips them (default: 1000)")
+                   help="bootstrap draws for the 95%% intervals (half-samples of the candidates, seeds drawn "
+                        "again; docs/metrics.md); 0 skips them (default: 1000)")
 
 
 def study_from(args: argparse.Namespace) -> Any:
@@ -45,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("correlate", help="rank agreement of proxies with the ground truth",
                        description="Compare each proxy's ranking of the candidates with the ground truth's: "
                                    "Spearman, Kendall, top-k, precision@k, regret, with bootstrap intervals "
-                                   "and the noise ceiling between two ground-truth seeds.")
+                                   "and the noise ceiling of the ground truth's seeds (docs/metrics.md).")
     add_study_options(p)
     p.add_argument("--json", action="store_true", help="print the study as JSON")
     p.add_argument("--csv", metavar="FILE", help="also write one row per (compared, metric) to FILE")
