@@ -12,7 +12,7 @@ Files, as downloaded (D-X-Y/NATS-Bench ``api_topology.py``, ``api_utils.py``; NA
 
 ``results`` holds ``dataset_seed`` (benchmark dataset -> seeds) and ``all_results[(dataset, seed)]`` with
 ``eval_acc1es["{set}@{epoch}"]`` in percent, ``train_losses`` and ``train_times`` per epoch. Every seed
-becomes one row, so correlate averages the seeds and its noise ceiling compares two of them.
+becomes one row, so correlate averages the seeds and its noise ceiling is made of them (docs/metrics.md).
 
 What a proxynas dataset maps to (``rank_on`` picks the accuracy the truth ranks by, the ``val_acc``):
 
