@@ -5,8 +5,8 @@ One draw (docs/metrics.md says why):
 
 1. *candidates*: half of them, ``n // 2``, drawn without replacement, so no candidate is ever twice in
    a draw, let alone in a top-k set. Without replacement, half of n candidates vary as much as n drawn
-   with replacement would (the finite-population correction is 1 - m/n = 1/2), so the spread needs
-   no rescaling;
+   with replacement would (the finite-population correction is 1 - m/n = 1/2; the delete-d jackknife
+   with d = n/2), so the spread needs no rescaling;
 2. *seeds*: each drawn candidate's accuracy on each side is the mean of its seeds drawn again with
    replacement (ground-truth validation and test accuracy from the same seeds), so seed noise is in
    the interval whenever a side has several seeds.
