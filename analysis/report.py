@@ -17,7 +17,7 @@ from analysis import plots
 from analysis.paper import PaperTable, caption, paper_cells
 from analysis.scores import METRICS, TOP_FRACTION, Metric
 from analysis.study import Comparison, Study
-from analysis.tables import COST_HEADER, OVERVIEW_HEADER, cost_rows, interval_note, overview_rows
+from analysis.tables import COST_HEADER, OVERVIEW_HEADER, cost_rows, interval_note, interval_notes, overview_rows
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -99,7 +99,9 @@ def metrics_html(study: Study) -> str:
                 "best" if score.value == best and c.kind != "noise ceiling" else ""
             row.append((score.text(m.digits), cls))
         rows.append(row)
-    return _table(["metric (95% interval)", *(c.label for c in shown)], rows)
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in interval_notes(study))
+    return _table(["metric (95% interval)", *(c.label for c in shown)], rows) + \
+        (f'<ul class="note">{notes}</ul>' if notes else "")
 
 
 def overview_html(study: Study) -> str:

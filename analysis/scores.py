@@ -104,8 +104,8 @@ class Score:
         out = f"{self.value:.{digits}f}"
         if interval and self.interval is not None:
             out += f" [{self.interval.low:.{digits}f}, {self.interval.high:.{digits}f}]"
-        elif interval and self.reason:
-            out += f" ({self.reason})"
+        elif interval and self.reason:  # the value stands, its interval does not: the tables say why below
+            out += " (no interval)"
         return out
 
     def to_dict(self) -> dict[str, Any]:

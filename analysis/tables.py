@@ -76,10 +76,22 @@ def overview_table(study: Study) -> str:
 
 
 def metrics_table(study: Study) -> str:
-    """Metrics down, comparisons across; every value with its 95% bootstrap interval."""
+    """Metrics down, comparisons across; every value with its 95% interval, or a note saying why not."""
     shown = study.everything()
     rows = [[m.label, *(c.scores[m.name].text(m.digits) for c in shown)] for m in METRICS]
-    return grid(["metric (95% interval)", *(c.label for c in shown)], rows)
+    return "\n".join([grid(["metric (95% interval)", *(c.label for c in shown)], rows), *interval_notes(study)])
+
+
+def interval_notes(study: Study) -> list[str]:
+    """One line per reason a defined value has no interval, naming the metrics it applies to."""
+    found: dict[str, list[str]] = {}
+    for m in METRICS:
+        for c in study.everything():
+            s = c.scores[m.name]
+            if s.value is not None and s.interval is None and s.reason and m.label not in found.get(s.reason, []):
+                found.setdefault(s.reason, []).append(m.label)
+    return [f"{why.replace('no interval: ', 'no interval for ' + '; '.join(labels) + ': ', 1)}"
+            for why, labels in found.items()]
 
 
 def cost_table(study: Study) -> str:

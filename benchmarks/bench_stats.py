@@ -22,8 +22,13 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 CHILD = """
-import json, sys, time
+import importlib.util, json, sys, time
 import numpy as np
+tree = {tree!r}  # load `analysis` from this folder, ahead of the installed (editable) one
+spec = importlib.util.spec_from_file_location("analysis", tree + "/analysis/__init__.py",
+                                              submodule_search_locations=[tree + "/analysis"])
+sys.modules["analysis"] = module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
 from analysis.sides import Side
 from analysis.study import compare_sides
 from proxynas.store import ResultRow
@@ -45,15 +50,14 @@ start = time.perf_counter()
 study = compare_sides(truth, [(proxy, None)], space="dc_convnet", dataset="digits", resamples=resamples)
 seconds = time.perf_counter() - start
 rho = study.comparisons[0].scores["spearman"]
-print(json.dumps({{"seconds": seconds, "spearman": rho.value,
+print(json.dumps({{"seconds": seconds, "spearman": rho.value, "module": module.__file__,
                   "interval": None if rho.interval is None else [rho.interval.low, rho.interval.high]}}))
 """
 
 
 def run_once(tree: Path, args: argparse.Namespace) -> dict:
-    env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{ROOT}"}
-    code = CHILD.format(n=args.candidates, seeds=args.truth_seeds, resamples=args.resamples)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    code = CHILD.format(tree=str(tree), n=args.candidates, seeds=args.truth_seeds, resamples=args.resamples)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -74,7 +78,8 @@ def main() -> int:
     medians = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
     for label, rs in runs.items():
         times = ", ".join(f"{r['seconds']:.2f}" for r in rs)
-        print(f"{label}: {times} s; spearman {rs[0]['spearman']:.4f} interval {rs[0]['interval']}")
+        print(f"{label} ({rs[0]['module']}): {times} s; spearman {rs[0]['spearman']:.4f} "
+              f"interval {rs[0]['interval']}")
     if args.other:
         print(f"median ratio this tree / other: {medians['this tree'] / medians['other']:.2f}")
     if args.name:
