@@ -17,7 +17,15 @@ from analysis import plots
 from analysis.paper import PaperTable, caption, paper_cells
 from analysis.scores import METRICS, TOP_FRACTION, Metric
 from analysis.study import Comparison, Study
-from analysis.tables import COST_HEADER, OVERVIEW_HEADER, cost_rows, interval_note, interval_notes, overview_rows
+from analysis.tables import (
+    COST_HEADER,
+    OVERVIEW_HEADER,
+    cost_rows,
+    interval_note,
+    interval_notes,
+    overview_rows,
+    truth_candidates_text,
+)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -144,7 +152,7 @@ def render_html(study: Study, table: PaperTable | None = None) -> str:
 <p class="note">{html.escape(interval_note(study))}.</p>
 <h2>What was compared</h2>
 <p>Ground truth: every candidate trained on the full training split of {html.escape(study.dataset)}
-({html.escape(truth.trainset)}), {truth.epochs} epochs, {len(truth.done())} candidates, seeds
+({html.escape(truth.trainset)}), {truth.epochs} epochs, {html.escape(truth_candidates_text(study))}, seeds
 {html.escape(", ".join(map(str, truth.seeds())))}; protocol: {html.escape(settings)}.
 Candidates are ranked by mean validation accuracy over seeds.</p>
 <p>Noise ceiling: {html.escape(study.ceiling_note)}.</p>

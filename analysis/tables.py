@@ -47,6 +47,13 @@ def overview_rows(study: Study) -> list[list[str]]:
             for c in study.everything()]
 
 
+def truth_candidates_text(study: Study) -> str:
+    """'24 candidates' or '24 candidates (2 failed, ranked last)': failed ones count, at chance accuracy."""
+    truth = study.truth
+    failed = len(truth.failed())
+    return f"{len(truth.candidates())} candidates" + (f" ({failed} failed, ranked last)" if failed else "")
+
+
 def interval_note(study: Study) -> str:
     """How the intervals were drawn, with the seeds each side brings (seed noise is in only with several)."""
     if study.resamples <= 0:
@@ -102,7 +109,7 @@ def render(study: Study) -> str:
     """Everything a terminal user needs, as one block of text."""
     truth = study.truth
     head = (f"{study.space} on {study.dataset}: ground truth {truth.trainset}, {truth.epochs} epochs, "
-            f"{len(truth.done())} candidates, seeds {', '.join(map(str, truth.seeds()))}\n"
+            f"{truth_candidates_text(study)}, seeds {', '.join(map(str, truth.seeds()))}\n"
             f"noise ceiling: {study.ceiling_note}\n"
             f"{interval_note(study)}")
     return "\n\n".join([head, overview_table(study), metrics_table(study), cost_table(study)])
@@ -127,7 +134,8 @@ def to_json(study: Study) -> dict[str, Any]:
     return {
         "space": study.space, "dataset": study.dataset,
         "truth": {"trainset": truth.trainset, "protocol": truth.protocol, "epochs": truth.epochs,
-                  "candidates": len(truth.done()), "seeds": truth.seeds(), "seconds": truth.seconds()},
+                  "candidates": len(truth.candidates()), "failed": len(truth.failed()), "seeds": truth.seeds(),
+                  "seconds": truth.seconds()},
         "bootstrap": {"resamples": study.resamples, "seed": study.seed, "level": 0.95,
                       "method": "half-samples of the candidates without replacement, seeds drawn again"},
         "metrics": {m.name: {"label": m.label, "higher_is_better": m.higher_is_better} for m in METRICS},
