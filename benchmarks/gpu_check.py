@@ -141,6 +141,12 @@ def split_verdict(sizes: list[int], first: int, split: dict, alone: dict, alone_
             "loss_gap": loss_gap, "acc_gap": max_gap(alone, split, 1), "failed": failed(split, alone)}
 
 
+def with_tf32(verdict: dict, *spaces: Recording) -> dict:
+    """``verdict`` with whether TF32 was on while any of ``spaces``' stacks were built (then not ok)."""
+    tf32 = any(t for space in spaces for t in space.tf32)
+    return verdict | {"ok": verdict["ok"] and not tf32, "tf32": tf32}
+
+
 class Checker:
     def __init__(self, device: torch.device, small: bool) -> None:
         self.device, self.small = device, small
@@ -210,8 +216,8 @@ class Checker:
                                   workers=1, accel=FP32)
             alone = self.train_on(jobs, alone_space, self.train, self.val, self.val, protocol, max_models=1,
                                   workers=1, accel=FP32)
-            return {**split_verdict(space.sizes, len(jobs), split, alone, alone_space.sizes),
-                    "injected": True, "tf32": any(space.tf32 + alone_space.tf32)}
+            return with_tf32(split_verdict(space.sizes, len(jobs), split, alone, alone_space.sizes),
+                             space, alone_space) | {"injected": True}
         cap_gib = 6.0
         total = torch.cuda.get_device_properties(self.device).total_memory
         g = torch.Generator().manual_seed(0)
@@ -230,8 +236,8 @@ class Checker:
                                   accel=FP32)
         finally:
             torch.cuda.set_per_process_memory_fraction(1.0, self.device)
-        return {**split_verdict(space.sizes, len(jobs), split, alone, alone_space.sizes), "cap_gib": cap_gib,
-                "tf32": any(space.tf32 + alone_space.tf32)}
+        return with_tf32(split_verdict(space.sizes, len(jobs), split, alone, alone_space.sizes),
+                         space, alone_space) | {"cap_gib": cap_gib}
 
     def compile(self) -> dict[str, Any]:
         from torch._dynamo.utils import counters
