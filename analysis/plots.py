@@ -1,13 +1,15 @@
 """A study as pictures: seaborn on matplotlib's Agg canvas (no pyplot, no global style changes).
 
 ``figures(study)`` builds every figure; ``save_all(study, folder)`` writes each as PNG and PDF.
-Accuracies are shown in percent; ranks count from 1 = best.
+Accuracies are shown in percent; ranks count from 1 = best. Every figure's text fits its canvas
+(:func:`fit_text`): a title or label wider than the room it has is wrapped, or at last made smaller.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from matplotlib.ticker import NullLocator
 
 from analysis import metrics
@@ -190,7 +193,58 @@ FIGURES: dict[str, Callable[[Study], Figure]] = {
 
 def figures(study: Study) -> dict[str, Figure]:
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.9):
-        return {name: make(study) for name, make in FIGURES.items()}
+        return {name: fit_text(make(study)) for name, make in FIGURES.items()}
+
+
+FIT_ROUNDS = 12  # each round narrows every text still outside by a fifth; the layout is redone between
+
+
+def fit_text(fig: Figure) -> Figure:
+    """Wrap (or, when it cannot be wrapped, shrink) every title, label and legend text that reaches
+    outside the canvas, redoing the layout after each round, until all of them fit."""
+    for _ in range(FIT_ROUNDS):
+        fig.canvas.draw()  # lays the figure out (constrained layout) and sizes every text
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+        outside = [t for t in _own_texts(fig) if not inside(t.get_window_extent(renderer), fig.bbox)]
+        if not outside:
+            break
+        for text in outside:
+            _narrow(text)
+    return fig
+
+
+def inside(extent, box, slack: float = 0.5) -> bool:
+    """Whether the display-space box ``extent`` lies within ``box`` (``slack`` pixels of rounding)."""
+    return (extent.x0 >= box.x0 - slack and extent.x1 <= box.x1 + slack and extent.y0 >= box.y0 - slack
+            and extent.y1 <= box.y1 + slack)
+
+
+def _own_texts(fig: Figure) -> Iterator[Text]:
+    """The texts the figures set: figure titles, axes titles, axis labels, legends (tick labels are
+    placed by the layout engine, which keeps them inside)."""
+    legends = list(fig.legends)
+    texts: list[Text] = list(fig.texts)
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        texts += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label, *ax.texts]
+        legends += [ax.get_legend()] if ax.get_legend() is not None else []
+    for legend in legends:
+        texts += [legend.get_title(), *legend.get_texts()]
+    return (t for t in texts if t.get_visible() and t.get_text())
+
+
+def _narrow(text: Text) -> None:
+    """Wrap ``text``'s longest line to four fifths of its length; if it has no space to break at, make
+    the font a tenth smaller."""
+    lines = text.get_text().split("\n")
+    width = max(8, int(0.8 * max(len(line) for line in lines)))
+    wrapped = "\n".join(textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False) or line
+                         for line in lines)
+    if wrapped != text.get_text():
+        text.set_text(wrapped)
+    else:
+        text.set_fontsize(0.9 * text.get_fontsize())
 
 
 def save_all(study: Study, folder: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:

@@ -7,10 +7,14 @@ Every CUDA path of the engine, each as a check with a pass/fail and its figures:
 - invariant: alone == in a stack of 4 == side by side in 2 workers == split after an injected
   out-of-memory error, with and without DSA (fp32, to float rounding), and under the bf16 defaults;
 - oom: a REAL out-of-memory split: an oversized stack under a per-process memory cap is halved until it
-  fits, and its outcomes equal those of stacks that fit from the start;
+  fits, and its outcomes equal those of one model per stack (on the CPU twin the error is injected);
 - compile: every stack of a run compiled (torch.compile, inductor), none eager, results as eager;
 - cuda-vs-cpu: the same candidates on a real proxy (digits) on CUDA and on the CPU agree within seed noise;
 - search: a short form of ``benchmarks/bench_search.py`` on the GPU.
+
+Every run compared in fp32 runs with TF32 off (``exact_fp32``: cuDNN convolutions default to TF32, whose
+10-bit mantissa would hide a real difference inside "float rounding"); a candidate that failed (non-finite
+loss) has no figure, so its gap is reported as ``null`` and the check fails instead of crashing.
 
 Results go to ``benchmarks/results/gpu_check_<device>.json`` after every check (device, versions,
 command). Without a GPU it says so and exits 1; it never prints an estimate. ``--cpu-dry-run`` runs the
@@ -21,12 +25,13 @@ result file and is no GPU check.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,17 +68,40 @@ class FailsOnce(nn.Module):
         return self.stack(x)
 
 
+def tf32_enabled() -> bool:
+    """Whether CUDA matmuls or cuDNN convolutions may round fp32 inputs to TF32."""
+    return bool(torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32)
+
+
+@contextlib.contextmanager
+def exact_fp32(on: bool = True) -> Iterator[None]:
+    """TF32 off for CUDA matmuls and cuDNN convolutions inside (process-wide, so in worker threads too);
+    the settings as they were afterwards. ``on=False``: change nothing (bf16 runs)."""
+    if not on:
+        yield
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 class Recording:
-    """A space whose stacks of more than ``inject_above`` models fail at step 3 (0: never); records sizes."""
+    """A space whose stacks of more than ``inject_above`` models fail at step 3 (0: never); records the
+    size of every stack built and whether TF32 was on when it was built."""
 
     def __init__(self, base, inject_above: int = 0) -> None:
         self.base, self.inject_above, self.name, self.sizes = base, inject_above, base.name, []
+        self.tf32: list[bool] = []
 
     def stack_key(self, candidate):
         return self.base.stack_key(candidate)
 
     def build_stack(self, candidates, seeds, shape, classes):
         self.sizes.append(len(candidates))
+        self.tf32.append(tf32_enabled())
         stack = self.base.build_stack(candidates, seeds, shape, classes)
         return FailsOnce(stack, 3) if self.inject_above and len(candidates) > self.inject_above else stack
 
@@ -82,8 +110,41 @@ def results(outcomes) -> dict[str, tuple[float | None, float | None]]:
     return {f"{o.job.candidate.id}#{o.job.seed}": (o.train_loss, o.val_acc) for o in outcomes}
 
 
-def max_gap(a: dict, b: dict, index: int) -> float:
-    return max(abs(a[k][index] - b[k][index]) for k in a)
+def max_gap(a: dict, b: dict, index: int) -> float | None:
+    """The largest difference of figure ``index`` (0: training loss, 1: val accuracy) between two runs;
+    None when a candidate has no figure on either side (it failed, or is missing): no gap to report."""
+    gaps = []
+    for key in a.keys() | b.keys():
+        x, y = (run.get(key, (None, None))[index] for run in (a, b))
+        if x is None or y is None:
+            return None
+        gaps.append(abs(x - y))
+    return max(gaps, default=None)
+
+
+def within(gap: float | None, tolerance: float) -> bool:
+    return gap is not None and gap < tolerance
+
+
+def failed(*runs: dict) -> list[str]:
+    """The candidates (``id#seed``) without a training loss in any of ``runs``."""
+    return sorted({k for run in runs for k, (loss, _) in run.items() if loss is None})
+
+
+def split_verdict(sizes: list[int], first: int, split: dict, alone: dict, alone_sizes: list[int]) -> dict:
+    """The out-of-memory check: the first stack held every model and was split, and the split run's
+    outcomes equal one model per stack (the run it is compared with) to float rounding."""
+    loss_gap = max_gap(alone, split, 0)
+    return {"ok": bool(sizes) and sizes[0] == first and len(sizes) > 1 and max(sizes[1:]) < first
+            and set(alone_sizes) == {1} and within(loss_gap, 1e-3),
+            "stack_sizes_tried": sizes, "compared_with_stack_sizes": sorted(set(alone_sizes)),
+            "loss_gap": loss_gap, "acc_gap": max_gap(alone, split, 1), "failed": failed(split, alone)}
+
+
+def with_tf32(verdict: dict, *spaces: Recording) -> dict:
+    """``verdict`` with whether TF32 was on while any of ``spaces``' stacks were built (then not ok)."""
+    tf32 = any(t for space in spaces for t in space.tf32)
+    return verdict | {"ok": verdict["ok"] and not tf32, "tf32": tf32}
 
 
 class Checker:
@@ -95,9 +156,14 @@ class Checker:
 
     def train_jobs(self, ids, space, protocol: Protocol, **engine) -> dict:
         jobs = [Job(SPACE.parse(i), seed) for seed, i in enumerate(ids)]
+        return self.train_on(jobs, space, self.train, self.val, self.test, protocol, **engine)
+
+    def train_on(self, jobs, space, train, val, test, protocol: Protocol, **engine) -> dict:
+        """Outcomes by ``id#seed``; an fp32 run (no bf16 autocast) with TF32 off."""
+        accel = engine.get("accel") or Accel.for_device(train.device)
         augment = make_augment(protocol.augment, dataset_info("digits"))
-        return results(run_jobs(jobs, space, self.train, self.val, self.test, protocol, augment=augment,
-                                **engine))
+        with exact_fp32(not accel.bf16):
+            return results(run_jobs(jobs, space, train, val, test, protocol, augment=augment, **engine))
 
     def streams(self) -> dict[str, Any]:
         executor = LocalExecutor(2)
@@ -114,28 +180,44 @@ class Checker:
         out: dict[str, Any] = {}
         for aug in ("none", "dsa"):
             protocol = Protocol(epochs=3, batch_size=64, augment=aug)
+            splitting = Recording(PLAIN, inject_above=2)
             alone = self.train_jobs(SAME_SHAPE, PLAIN, protocol, max_models=1, workers=1, accel=FP32)
             runs = {"stack4": self.train_jobs(SAME_SHAPE, PLAIN, protocol, max_models=4, workers=1, accel=FP32),
                     "grouped4": self.train_jobs(SAME_SHAPE, SPACE, protocol, max_models=4, workers=1, accel=FP32),
                     "workers2": self.train_jobs(SAME_SHAPE, PLAIN, protocol, max_models=2, workers=2, accel=FP32),
-                    "split": self.train_jobs(SAME_SHAPE, Recording(PLAIN, inject_above=2), protocol,
-                                             max_models=4, workers=1, accel=FP32)}
+                    "split": self.train_jobs(SAME_SHAPE, splitting, protocol, max_models=4, workers=1,
+                                             accel=FP32)}
             for name, run in runs.items():
                 out[f"{aug}/{name}/loss_gap"] = max_gap(alone, run, 0)
                 out[f"{aug}/{name}/acc_gap"] = max_gap(alone, run, 1)
+            out[f"{aug}/failed"] = failed(alone, *runs.values())
+            out[f"{aug}/tf32"] = any(splitting.tf32)  # TF32 while the fp32 stacks were built (must be off)
         defaults = Accel.for_device(self.device)
         protocol = Protocol(epochs=3, batch_size=64, augment="dsa")
         alone = self.train_jobs(SAME_SHAPE, SPACE, protocol, max_models=1, accel=defaults)
         stacked = self.train_jobs(SAME_SHAPE, SPACE, protocol, max_models=4, accel=defaults)
         out["defaults/grouped4/loss_gap"] = max_gap(alone, stacked, 0)
         out["defaults/grouped4/acc_gap"] = max_gap(alone, stacked, 1)
-        fp32_ok = all(v < 1e-3 for k, v in out.items() if k.endswith("loss_gap") and not k.startswith("defaults"))
-        out["ok"] = fp32_ok and out["defaults/grouped4/loss_gap"] < 0.05
+        out["defaults/failed"] = failed(alone, stacked)
+        fp32_ok = all(within(v, 1e-3) for k, v in out.items()
+                      if k.endswith("loss_gap") and not k.startswith("defaults"))
+        fp32_ok = fp32_ok and not out["none/tf32"] and not out["dsa/tf32"]
+        out["ok"] = fp32_ok and within(out["defaults/grouped4/loss_gap"], 0.05)
         return out
 
     def oom(self) -> dict[str, Any]:
+        """A stack of every model that runs out of memory, split until it fits, against one model per
+        stack. On CUDA a real error under a memory cap; on the CPU twin an injected one (at step 3)."""
         if self.device.type != "cuda":
-            return {"ok": True, "skipped": "a real out-of-memory error needs a CUDA memory cap"}
+            jobs = [Job(SPACE.parse(i), seed) for seed, i in enumerate(SAME_SHAPE)]
+            space, alone_space = Recording(SPACE, inject_above=1), Recording(SPACE)
+            protocol = Protocol(epochs=2, batch_size=64)
+            split = self.train_on(jobs, space, self.train, self.val, self.val, protocol, max_models=len(jobs),
+                                  workers=1, accel=FP32)
+            alone = self.train_on(jobs, alone_space, self.train, self.val, self.val, protocol, max_models=1,
+                                  workers=1, accel=FP32)
+            return with_tf32(split_verdict(space.sizes, len(jobs), split, alone, alone_space.sizes),
+                             space, alone_space) | {"injected": True}
         cap_gib = 6.0
         total = torch.cuda.get_device_properties(self.device).total_memory
         g = torch.Generator().manual_seed(0)
@@ -144,19 +226,18 @@ class Checker:
         ids = [c.id for c in SPACE.candidates(depth=3, width=256, pool="none")][:8]
         jobs = [Job(SPACE.parse(i), 0) for i in ids]
         protocol = Protocol(epochs=1, batch_size=256)
-        space = Recording(SPACE)
+        space, alone_space = Recording(SPACE), Recording(SPACE)
         torch.cuda.empty_cache()
         torch.cuda.set_per_process_memory_fraction(cap_gib * 2**30 / total, self.device)
         try:
-            split = results(run_jobs(jobs, space, images, val, val, protocol, max_models=8, workers=1,
-                                     accel=FP32))
-            fitting = max(s for s in space.sizes[1:]) if len(space.sizes) > 1 else space.sizes[0]
-            alone = results(run_jobs(jobs, SPACE, images, val, val, protocol, max_models=fitting, workers=1,
-                                     accel=FP32))
+            split = self.train_on(jobs, space, images, val, val, protocol, max_models=len(jobs), workers=1,
+                                  accel=FP32)
+            alone = self.train_on(jobs, alone_space, images, val, val, protocol, max_models=1, workers=1,
+                                  accel=FP32)
         finally:
             torch.cuda.set_per_process_memory_fraction(1.0, self.device)
-        return {"ok": space.sizes[0] == 8 and len(space.sizes) > 1 and max_gap(alone, split, 0) < 1e-3,
-                "cap_gib": cap_gib, "stack_sizes_tried": space.sizes, "loss_gap": max_gap(alone, split, 0)}
+        return with_tf32(split_verdict(space.sizes, len(jobs), split, alone, alone_space.sizes),
+                         space, alone_space) | {"cap_gib": cap_gib}
 
     def compile(self) -> dict[str, Any]:
         from torch._dynamo.utils import counters
@@ -180,7 +261,7 @@ class Checker:
         eager = self.train_jobs(ids, SPACE, protocol, max_models=2, accel=accel)
         graphs = counters["stats"]["unique_graphs"] - before
         fell_back = [r.getMessage() for r in records if "torch.compile failed" in r.getMessage()]
-        return {"ok": not fell_back and graphs >= 2 and max_gap(eager, compiled, 0) < 0.05,
+        return {"ok": not fell_back and graphs >= 2 and within(max_gap(eager, compiled, 0), 0.05),
                 "graphs": graphs, "fell_back": fell_back, "seconds": seconds,
                 "loss_gap_vs_eager": max_gap(eager, compiled, 0)}
 
@@ -190,7 +271,8 @@ class Checker:
         here = self.train_jobs(ids, SPACE, protocol, max_models=8)
         cpu = Checker(torch.device("cpu"), small=True).train_jobs(ids, SPACE, protocol, max_models=1)
         gap = max_gap(here, cpu, 1)
-        return {"ok": gap < 0.1, "max_val_acc_gap": gap, "candidates": len(ids), "epochs": protocol.epochs}
+        return {"ok": within(gap, 0.1), "max_val_acc_gap": gap, "failed": failed(here, cpu), "candidates": len(ids),
+                "epochs": protocol.epochs}
 
 
 def search_benchmark(device: torch.device, small: bool) -> dict[str, Any]:

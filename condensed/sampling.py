@@ -75,7 +75,8 @@ def initial_images(real: RealSampler, ipc: int, init: str, generator: torch.Gene
     if init == "real":
         return real.sample(ipc, generator)[0].clone()
     shape = (real.num_classes * ipc, *real.images.shape[1:])
-    return torch.randn(shape, generator=generator, device=real.device)
+    # drawn in float32 whatever the training set's dtype (the same noise for a float64 set), then cast
+    return torch.randn(shape, generator=generator, device=real.device).to(real.images.dtype)
 
 
 def class_labels(num_classes: int, ipc: int, device: torch.device) -> Tensor:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from proxynas.engine import Accel, Job, Protocol, default_stack_size, fit, plan_stacks, run_jobs
+from proxynas.errors import ProxynasError
 from proxynas.spaces import PlainStacks, SearchSpace
 from search_spaces import get_space
 from search_spaces.dc_convnet_stack import GroupedConvNetStack
@@ -176,8 +177,20 @@ def test_cuda_accelerations_run_on_the_cpu_twin(digits):
     bf16 = list(run_jobs(jobs, SPACE, proxy, digits.val, digits.test, protocol, max_models=3, accel=fast))
     for a, b in zip(fp32, bf16, strict=True):
         assert b.status == "done" and abs(a.val_acc - b.val_acc) < 0.1, (a, b)
-    assert Accel.for_device(torch.device("cpu")) == Accel(choose_layout=True)
     assert Accel.for_device(torch.device("cuda")).bf16
+
+
+def test_the_cpu_layout_is_measured_unless_the_environment_names_one(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.delenv("PROXYNAS_CPU_LAYOUT", raising=False)
+    assert Accel.for_device(cpu) == Accel(choose_layout=True)
+    for value, expected in [("measure", Accel(choose_layout=True)), ("contiguous", Accel()),
+                            ("Channels_Last", Accel(channels_last=True))]:
+        monkeypatch.setenv("PROXYNAS_CPU_LAYOUT", value)
+        assert Accel.for_device(cpu) == expected, value
+    monkeypatch.setenv("PROXYNAS_CPU_LAYOUT", "nhwc")
+    with pytest.raises(ProxynasError, match="PROXYNAS_CPU_LAYOUT='nhwc' is not a CPU layout"):
+        Accel.for_device(cpu)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

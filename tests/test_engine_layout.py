@@ -65,7 +65,8 @@ def test_each_model_of_a_stack_takes_its_own_kinds_layout(home, digits):
     layouts = {IDS[0]: CHANNELS_LAST, IDS[1]: CONTIGUOUS, IDS[2]: CHANNELS_LAST}
     home.mkdir(parents=True, exist_ok=True)
     stored_decisions(home / "cpu_layouts.json", layouts, 128)
-    task = TrainingTask(PLAIN, digits.train, digits.val, digits.test, Protocol(epochs=1))
+    task = TrainingTask(PLAIN, digits.train, digits.val, digits.test, Protocol(epochs=1),
+                        accel=Accel(choose_layout=True))  # the CPU default; the suite pins contiguous
     # one stack of three different kinds (a plain ListStack): each model as its own kind decides
     jobs = [Job(SPACE.parse(i), 0) for i in IDS]
     stack = task.trainer().build(jobs)
@@ -83,3 +84,31 @@ def test_a_layout_moves_a_result_by_float_rounding_only(digits):
     for contiguous, channels_last in zip(*runs, strict=True):
         assert channels_last.train_loss == pytest.approx(contiguous.train_loss, rel=1e-4)
         assert abs(channels_last.val_acc - contiguous.val_acc) <= 2 / len(digits.val)
+
+
+class CountingSpace(PlainStacks):
+    """dc_convnet's plain stacks, counting every stack built through it."""
+
+    def __init__(self) -> None:
+        super().__init__(SPACE)
+        self.sizes: list[int] = []
+
+    def build_stack(self, candidates, seeds, shape, classes):
+        self.sizes.append(len(candidates))
+        return super().build_stack(candidates, seeds, shape, classes)
+
+
+def test_measuring_a_layout_builds_nothing_through_the_space_and_leaves_the_model_as_it_was(home, digits):
+    space = CountingSpace()
+    task = TrainingTask(space, digits.train, digits.val, digits.test, Protocol(epochs=1, batch_size=16),
+                        accel=Accel(choose_layout=True))
+    jobs = [Job(SPACE.parse(i), s) for i, s in zip(IDS, (0, 1, 2), strict=True)]
+    reference = PLAIN.build_stack([j.candidate for j in jobs], [j.seed for j in jobs], digits.shape, 10)
+    rng = torch.random.get_rng_state()
+    stack = task.trainer().build(jobs)  # an empty home: each of the three kinds is measured
+    assert space.sizes == [3]  # the stack itself, nothing else
+    assert torch.equal(torch.random.get_rng_state(), rng)
+    assert len(json.loads((home / "cpu_layouts.json").read_text())[machine_key()]) == 3
+    for built, expected in zip(stack.state_dict().values(), reference.state_dict().values(), strict=True):
+        assert torch.equal(built, expected)  # weights and norm statistics untouched by the timing passes
+    assert all(p.grad is None for p in stack.parameters())

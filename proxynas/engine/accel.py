@@ -3,8 +3,8 @@ beyond float rounding (bf16 autocast rounds more, as mixed-precision training al
 
 ``Accel.for_device`` picks the defaults: on CUDA bf16 autocast, channels_last tensors and fused SGD;
 on the CPU fp32 and each model's layout chosen by measurement (``choose_layout``, ``engine.layout``:
-neither layout is faster for every candidate there). Every switch also works on the CPU, so the tests
-run each of them there. Where the rules differ:
+neither layout is faster for every candidate there), or the one ``$PROXYNAS_CPU_LAYOUT`` names.
+Every switch also works on the CPU, so the tests run each of them there. Where the rules differ:
 
 - autocast: CUDA runs group norm and layer norm in fp32 under bf16 autocast (its fp32 op list); CPU
   autocast leaves them in bf16 when their input is bf16. Convolutions and matmuls are bf16 on both;
@@ -27,6 +27,8 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from proxynas.engine.layout import CHANNELS_LAST, MEASURE, cpu_layout_setting
+
 # Graphs one run may compile per code object: every (depth, width, pooling) stack of dc_convnet at
 # full and last batch, for several model counts, fits under it.
 COMPILE_VARIANTS = 1024
@@ -47,7 +49,8 @@ class Accel:
     def for_device(cls, device: torch.device) -> Accel:
         if device.type == "cuda":
             return cls(bf16=True, channels_last=True, fused_sgd=True)
-        return cls(choose_layout=True)
+        layout = cpu_layout_setting()
+        return cls(choose_layout=layout == MEASURE, channels_last=layout == CHANNELS_LAST)
 
     def prepare(self, stack: nn.Module) -> nn.Module:
         """The stack to train: in place in channels_last, wrapped by torch.compile when asked."""

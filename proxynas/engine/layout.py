@@ -15,6 +15,12 @@ so a machine decides once and then always trains a candidate the same way: an ou
 of (candidate, training set, protocol, seed) on that machine, whatever else is in its stack or run.
 The layouts differ only in the order of float additions inside convolutions and norms, so a decision
 moves a result by float rounding at most (``tests/test_engine_layout.py``).
+
+``$PROXYNAS_CPU_LAYOUT`` overrides the measurement: ``measure`` (the default), ``contiguous`` or
+``channels_last`` for every model (``Accel.for_device`` reads it). The test suite pins ``contiguous``
+(``tests/conftest.py``) so that no test depends on a decision measured on, and cached for, one machine.
+The measurement times a copy of the model it decides for: it builds nothing through the search space,
+draws nothing from the global RNG, and leaves the model itself untouched.
 """
 
 from __future__ import annotations
@@ -33,14 +39,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from proxynas.errors import ProxynasError
+
 log = logging.getLogger(__name__)
 
 CHANNELS_LAST, CONTIGUOUS = "channels_last", "contiguous"
+MEASURE = "measure"
+LAYOUT_ENV = "PROXYNAS_CPU_LAYOUT"  # measure | contiguous | channels_last
 MARGIN = 0.95  # channels_last must take under 95% of the contiguous time to be chosen
 MEASURE_BATCH = 128  # the batch measured (or the training batch when smaller); at 64 the ratio was too noisy
 REPEAT = 3  # timed passes per layout, alternating, after one warm-up each; the fastest counts
 
 _file_lock = threading.Lock()  # one measurement and one write at a time in this process
+
+
+def cpu_layout_setting() -> str:
+    """``$PROXYNAS_CPU_LAYOUT``: how the CPU lays out models (``measure`` when unset)."""
+    value = os.environ.get(LAYOUT_ENV, "").strip().lower() or MEASURE
+    if value not in (MEASURE, CONTIGUOUS, CHANNELS_LAST):
+        raise ProxynasError(f"{LAYOUT_ENV}={value!r} is not a CPU layout",
+                            f"set it to {MEASURE}, {CONTIGUOUS} or {CHANNELS_LAST}, or unset it")
+    return value
 
 
 def machine_key() -> str:

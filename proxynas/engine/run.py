@@ -8,6 +8,7 @@ on its own. ``tests/test_engine_invariant.py`` holds the engine to it.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
@@ -230,9 +231,10 @@ class StackTrainer:
         for model, job in zip(stack.models, group, strict=True):
             key = layout_key(job.candidate) if layout_key else f"{job.candidate.id}"
 
-            def build(candidate: Candidate = job.candidate) -> nn.Module:
-                with global_rng_lock:
-                    return task.space.build_stack([candidate], [0], task.train.shape, task.train.num_classes)
+            def build(model: nn.Module = model) -> nn.Module:
+                # a copy of the model itself: nothing is built through the space (whose builder may
+                # count, log or draw), and the model keeps its weights, statistics and gradients
+                return ListStack([copy.deepcopy(model)])
 
             if self.layouts.channels_last(key, build, task.train.shape, task.train.num_classes, batch):
                 model.to(memory_format=torch.channels_last)
