@@ -15,4 +15,4 @@ from proxynas.zerocost.measure import Probe, loss_of, register_measure, weighted
 def snip(model: nn.Module, probe: Probe) -> float:
     weights = [layer.weight for layer in weighted_layers(model)]
     grads = torch.autograd.grad(loss_of(model, *probe.batch()), weights, allow_unused=True)
-    return float(sum((w * g).abs().sum() for w, g in zip(weights, grads, strict=True) if g is not None))
+    return float(sum((w.detach() * g).abs().sum() for w, g in zip(weights, grads, strict=True) if g is not None))
