@@ -36,6 +36,7 @@ from proxynas.study import (
     run_study,
     study_status,
 )
+from proxynas.study.steps import needs_data
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -111,7 +112,8 @@ def run_plan(args: argparse.Namespace) -> int:
 def run_run(args: argparse.Namespace) -> int:
     spec = spec_from(args)
     out = paths.output_dir(spec.output, "set study.output in the file, or pass --out DIR, to a folder you can write")
-    study = execute_study(spec, args.data_root, RunOptions(executor_from(args), args.stack, args.fresh))
+    study = execute_study(spec, args.data_root, RunOptions(executor_from(args), args.stack, args.fresh,
+                                                           args.data_root))
     write_table(study, out, as_json=args.json)
     return 0
 
@@ -120,7 +122,7 @@ def execute_study(spec: StudySpec, data_root: str | None, options: RunOptions) -
     """Run the study's missing steps with progress on stderr, then analyse it."""
     steps = build_steps(spec)
     splits, problem = load_splits(steps, data_root)
-    if splits is None:
+    if splits is None and needs_data(steps):
         raise DataError(f"the study's dataset cannot be read: {problem}",
                         f"proxynas data download {spec.dataset}, or pass --data-root")
     with open_results() as results:

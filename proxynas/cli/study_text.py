@@ -58,6 +58,9 @@ def render_plan(status: StudyStatus, rate: Throughput | None) -> str:
     for t in status.training:
         i += 1
         rows.append(_train_row(i, t, rate))
+    for name in steps.scorers:
+        i += 1
+        rows.append([str(i), f"score {name}", "no: one score per candidate", "see `proxynas score`", "-"])
     rows.append([str(i + 1), "analysis", f"table, plots and report in {spec.output}",
                  "ready" if status.complete() else "after the steps above", "-"])
     lines = [*head, "", _grid(rows), ""]
