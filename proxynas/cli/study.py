@@ -115,6 +115,7 @@ def run_run(args: argparse.Namespace) -> int:
     study = execute_study(spec, args.data_root, RunOptions(executor_from(args), args.stack, args.fresh,
                                                            args.data_root))
     write_table(study, out, as_json=args.json)
+    print_published(spec, study, as_json=args.json)
     return 0
 
 
@@ -156,10 +157,23 @@ def write_table(study: StudyResults, out: Path, *, as_json: bool) -> list[Path]:
     return [csv_path, json_path]
 
 
+def print_published(spec: StudySpec, study: StudyResults, *, as_json: bool) -> None:
+    """The source's published Spearman beside the study's, for the rows it publishes."""
+    if not spec.published.spearman or as_json:
+        return
+    here = {r.label: r.values.get("spearman") for r in study.table.rows}
+    print(f"\npublished: {spec.published.source}")
+    for label, value in spec.published.spearman.items():
+        ours = here.get(label)
+        print(f"  {label:<12} published {value:5.2f}   here {'n/a' if ours is None else f'{ours:5.2f}'}")
+
+
 def run_table(args: argparse.Namespace) -> int:
     spec = spec_from(args)
     out = paths.output_dir(spec.output, "set study.output in the file, or pass --out DIR, to a folder you can write")
-    write_table(finished(spec, args.data_root), out, as_json=args.json)
+    study = finished(spec, args.data_root)
+    write_table(study, out, as_json=args.json)
+    print_published(spec, study, as_json=args.json)
     return 0
 
 
