@@ -70,6 +70,7 @@ def test_digits_study_with_params_synflow_and_a_proxy_in_one_table(home, tmp_pat
     assert "synflow" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # plans all 15,625 cells
 def test_the_recipe_plans_zero_cost_scorers_against_the_analognas_truth(home):
     spec = load_study("zero-cost-nb201-cifar10")
     steps = build_steps(spec)
@@ -86,6 +87,7 @@ def test_the_recipe_plans_zero_cost_scorers_against_the_analognas_truth(home):
     assert "score synflow" in plan and "15625 candidates" in plan
 
 
+@pytest.mark.slow
 def test_score_cli_and_correlate_with_scorers_on_an_imported_truth(home, tmp_path, capsys):
     cells = {BEST: 94.07, (2, 2, 2, 2, 2, 2): 93.2, (0, 0, 0, 0, 0, 0): 60.8, (3, 3, 3, 3, 3, 3): 89.5,
              (4, 2, 1, 3, 0, 2): 85.0}
