@@ -98,8 +98,9 @@ class ConsoleReporter:
 
     def step(self, index: int, title: str, detail: str, total: int, done: int, unit: str) -> None:
         left = total - done
-        say(f"[{index}/{self.steps}] {title}: {detail}" + (f"; {done} already in the store, {left} to train"
-                                                           if unit == "cand" else ""))
+        verb = {"cand": "train", "score": "score"}.get(unit)
+        say(f"[{index}/{self.steps}] {title}: {detail}" + (f"; {done} already in the store, {left} to {verb}"
+                                                           if verb else ""))
         self.current = bar(total=total, desc=title[:40], unit=unit)
         self.current.update(done)
 

@@ -86,16 +86,19 @@ def _score(name: str, steps: StudySteps, results: ResultsStore, options: RunOpti
     candidates = steps.candidates
     with ScoreStore(results.path) as store:
         for measure in get_scorer(name).needs or (name,):
-            reporter.step(index, f"score {measure}", f"{len(candidates)} candidates, no training", len(candidates),
-                          0, "cand")
             done = [0]
+
+            def start(stored: int, todo: int, measure: str = measure, done: list[int] = done) -> None:
+                done[0] = stored
+                reporter.step(index, f"score {measure}", f"{len(candidates)} candidates, scored without training",
+                              len(candidates), stored, "score")
 
             def advance(n: int, done: list[int] = done) -> None:
                 done[0] += n
                 reporter.advance(done[0])
 
             score(store, measure, steps.space, candidates, steps.spec.dataset, root=options.data_root,
-                  progress=advance)
+                  progress=advance, on_start=start)
             reporter.end_step()
 
 

@@ -82,9 +82,11 @@ def settings_of(name: str, space: SearchSpace, settings: ScoringSettings) -> dic
 
 def score(store: ScoreStore, name: str, space: SearchSpace, candidates: Sequence[Candidate], dataset: str,
           settings: ScoringSettings = ScoringSettings(), *, root: str | None = None,
-          progress: Callable[[int], None] | None = None) -> list[ScoreRow]:
+          progress: Callable[[int], None] | None = None,
+          on_start: Callable[[int, int], None] | None = None) -> list[ScoreRow]:
     """Score ``candidates`` with measure ``name`` on ``dataset`` (its minibatch, or its shape when data-free);
-    returns their rows, the stored ones included."""
+    returns their rows, the stored ones included. ``on_start(stored, to_score)`` is called once before
+    scoring, ``progress(n)`` after each chunk of n candidates."""
     measure = MEASURES.get(name)
     probe, batch = make_probe(dataset, data=measure.data, batch_size=settings.batch_size, seed=settings.seed,
                               root=root)
@@ -93,6 +95,8 @@ def score(store: ScoreStore, name: str, space: SearchSpace, candidates: Sequence
     todo = [c for c in candidates if c.id not in done]
     log.info("%s on %s: %d of %d candidates stored, %d to score", name, space.name, len(done), len(candidates),
              len(todo))
+    if on_start is not None:
+        on_start(len(candidates) - len(todo), len(todo))
     form = BATCHED.get(f"{name}@{space.name}") if settings.batched and f"{name}@{space.name}" in BATCHED else None
     for start in range(0, len(todo), CHUNK):
         chunk = todo[start:start + CHUNK]
