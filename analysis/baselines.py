@@ -55,6 +55,11 @@ def early_stopping(store: ResultsStore, space: str, dataset: str, truth: Side, a
 
 
 def resolve_baseline(spec: str, store: ResultsStore, space: str, dataset: str, truth: Side) -> Side:
-    """``spec`` is ``name`` or ``name:argument``, e.g. ``early_stopping:5``."""
+    """``spec`` is ``name`` or ``name:argument``, e.g. ``early_stopping:5``, or any scorer that does not train
+    (``synflow``, ``params``, ``vote``: its stored scores, :mod:`analysis.scorers`)."""
     name, sep, arg = spec.partition(":")
-    return BASELINES.get(name)(store, space, dataset, truth, arg if sep else None)
+    if name in BASELINES:
+        return BASELINES.get(name)(store, space, dataset, truth, arg if sep else None)
+    from analysis.scorers import scorer_side
+
+    return scorer_side(store, space, dataset, name)

@@ -17,9 +17,10 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
                    help="dataset whose ground truth (`proxynas truth --dataset DATASET`) is the reference")
     p.add_argument("--proxy", action="append", default=[], metavar="NAME",
                    help="a proxy searched with `proxynas search --proxy NAME` (repeatable)")
-    p.add_argument("--baseline", action="append", default=[], metavar="NAME[:ARG]",
+    p.add_argument("--baseline", "--scorer", action="append", default=[], metavar="NAME[:ARG]", dest="baseline",
                    help="a ranking that needs no proxy: early_stopping (the ground-truth protocol's "
-                        "shortest stored run) or early_stopping:E (E epochs); repeatable")
+                        "shortest stored run), early_stopping:E (E epochs), or a scorer scored with "
+                        "`proxynas score` (synflow, params, vote, ...); repeatable")
     p.add_argument("--space", default="dc_convnet", help="search space (default: dc_convnet)")
     p.add_argument("--truth-epochs", type=int, metavar="E",
                    help="ground truth trained E epochs (default: the longest stored)")

@@ -36,6 +36,7 @@ from proxynas.study import (
     run_study,
     study_status,
 )
+from proxynas.study.steps import needs_data
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -111,8 +112,10 @@ def run_plan(args: argparse.Namespace) -> int:
 def run_run(args: argparse.Namespace) -> int:
     spec = spec_from(args)
     out = paths.output_dir(spec.output, "set study.output in the file, or pass --out DIR, to a folder you can write")
-    study = execute_study(spec, args.data_root, RunOptions(executor_from(args), args.stack, args.fresh))
+    study = execute_study(spec, args.data_root, RunOptions(executor_from(args), args.stack, args.fresh,
+                                                           args.data_root))
     write_table(study, out, as_json=args.json)
+    print_published(spec, study, as_json=args.json)
     return 0
 
 
@@ -120,7 +123,7 @@ def execute_study(spec: StudySpec, data_root: str | None, options: RunOptions) -
     """Run the study's missing steps with progress on stderr, then analyse it."""
     steps = build_steps(spec)
     splits, problem = load_splits(steps, data_root)
-    if splits is None:
+    if splits is None and needs_data(steps):
         raise DataError(f"the study's dataset cannot be read: {problem}",
                         f"proxynas data download {spec.dataset}, or pass --data-root")
     with open_results() as results:
@@ -154,10 +157,23 @@ def write_table(study: StudyResults, out: Path, *, as_json: bool) -> list[Path]:
     return [csv_path, json_path]
 
 
+def print_published(spec: StudySpec, study: StudyResults, *, as_json: bool) -> None:
+    """The source's published Spearman beside the study's, for the rows it publishes."""
+    if not spec.published.spearman or as_json:
+        return
+    here = {r.label: r.values.get("spearman") for r in study.table.rows}
+    print(f"\npublished: {spec.published.source}")
+    for label, value in spec.published.spearman.items():
+        ours = here.get(label)
+        print(f"  {label:<12} published {value:5.2f}   here {'n/a' if ours is None else f'{ours:5.2f}'}")
+
+
 def run_table(args: argparse.Namespace) -> int:
     spec = spec_from(args)
     out = paths.output_dir(spec.output, "set study.output in the file, or pass --out DIR, to a folder you can write")
-    write_table(finished(spec, args.data_root), out, as_json=args.json)
+    study = finished(spec, args.data_root)
+    write_table(study, out, as_json=args.json)
+    print_published(spec, study, as_json=args.json)
     return 0
 
 

@@ -58,6 +58,9 @@ def render_plan(status: StudyStatus, rate: Throughput | None) -> str:
     for t in status.training:
         i += 1
         rows.append(_train_row(i, t, rate))
+    for name in steps.scorers:
+        i += 1
+        rows.append([str(i), f"score {name}", "no: one score per candidate", "see `proxynas score`", "-"])
     rows.append([str(i + 1), "analysis", f"table, plots and report in {spec.output}",
                  "ready" if status.complete() else "after the steps above", "-"])
     lines = [*head, "", _grid(rows), ""]
@@ -95,8 +98,9 @@ class ConsoleReporter:
 
     def step(self, index: int, title: str, detail: str, total: int, done: int, unit: str) -> None:
         left = total - done
-        say(f"[{index}/{self.steps}] {title}: {detail}" + (f"; {done} already in the store, {left} to train"
-                                                           if unit == "cand" else ""))
+        verb = {"cand": "train", "score": "score"}.get(unit)
+        say(f"[{index}/{self.steps}] {title}: {detail}" + (f"; {done} already in the store, {left} to {verb}"
+                                                           if verb else ""))
         self.current = bar(total=total, desc=title[:40], unit=unit)
         self.current.update(done)
 

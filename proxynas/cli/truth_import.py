@@ -1,4 +1,4 @@
-"""``proxynas truth import nb201|csv PATH``: published accuracies as the ground truth, without training.
+"""``proxynas truth import nb201|csv|analognas PATH``: published accuracies as the ground truth, without training.
 
 The rows land where ``proxynas truth`` puts its own (training set ``full_{dataset}``), under a protocol
 named for their source, so ``correlate``, ``report`` and studies use them unchanged.
@@ -42,6 +42,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     table.add_argument("--epochs", type=int, required=True, help="how many epochs those networks trained")
     table.add_argument("--source", help="name of the source (default: the file's name); names the protocol")
     table.set_defaults(run=run_csv)
+    analog = formats.add_parser("analognas", help="AnalogNAS-Bench's CIFAR-10 accuracies of the 15,625 nb201 cells",
+                                description="Read the data.anb pickle of the analog-nasbench package "
+                                            "(pip install 'proxynas[analognas]') as the cifar10 truth of nb201: "
+                                            "each cell's baseline_accuracy (test). Nothing of the package is run.")
+    analog.add_argument("path", type=Path, nargs="?", help="its data.anb (default: the installed package's)")
+    analog.add_argument("--epochs", type=int, default=200,
+                        help="the training budget the truth is filed under (default 200, NAS-Bench-201's)")
+    analog.set_defaults(run=run_analognas)
 
 
 def run_nb201(args: argparse.Namespace) -> int:
@@ -58,6 +66,12 @@ def run_csv(args: argparse.Namespace) -> int:
     dataset_info(args.dataset)  # an unknown dataset fails here, listing the known ones
     truth = read_csv(args.path, get_space(args.space), args.dataset, epochs=args.epochs, source=args.source)
     return store(truth)
+
+
+def run_analognas(args: argparse.Namespace) -> int:
+    from proxynas.truth.analognas import read_analognas
+
+    return store(read_analognas(args.path, epochs=args.epochs))
 
 
 def store(truth: PublishedTruth) -> int:

@@ -41,14 +41,17 @@ class RunOptions:
     executor: ExecutorOptions
     max_models: int | None = None  # models per stack (None: the engine's choice)
     fresh: bool = False  # remake every proxy the study makes and retrain every step
+    data_root: str | None = None  # where data-dependent scorers read the training split
 
 
-def run_study(steps: StudySteps, results: ResultsStore, proxies: ProxyStore, splits: DatasetSplits,
+def run_study(steps: StudySteps, results: ResultsStore, proxies: ProxyStore, splits: DatasetSplits | None,
               options: RunOptions, reporter: Reporter) -> None:
+    """Condense, train and score what the stores lack; ``splits`` may be None only when nothing needs the
+    dataset's files (:func:`~proxynas.study.steps.needs_data`)."""
     status = study_status(steps, results, proxies, splits)
     to_make = [p for p in status.proxies if (options.fresh and not p.step.proxy.imported) or not p.ready]
     jobs = sum(t.total if options.fresh else t.todo for t in status.training)
-    count = len(steps.condense) + len(status.training)
+    count = len(steps.condense) + len(status.training) + len(steps.scorers)
     reporter.begin(jobs, count)
     index = 0
     for state in status.proxies:
@@ -60,6 +63,9 @@ def run_study(steps: StudySteps, results: ResultsStore, proxies: ProxyStore, spl
             reporter.end_step()
     for step in steps.training():
         index += 1
+        if splits is None:  # an imported truth: checked, nothing trained
+            _train(step, results, TrainingData(None, None, None), None, options, reporter, index)  # type: ignore[arg-type]
+            continue
         created = None
         data = TrainingData(splits.train, splits.val, splits.test)
         if step.proxy is not None:  # made or checked above; its card says when (results before are stale)
@@ -67,6 +73,33 @@ def run_study(steps: StudySteps, results: ResultsStore, proxies: ProxyStore, spl
             created = proxy.card.created
             data = TrainingData(proxy.data, splits.val, splits.test)
         _train(step, results, data, created, options, reporter, index)
+    for name in steps.scorers:
+        index += 1
+        _score(name, steps, results, options, reporter, index)
+
+
+def _score(name: str, steps: StudySteps, results: ResultsStore, options: RunOptions, reporter: Reporter,
+           index: int) -> None:
+    from proxynas.scoring import ScoreStore, get_scorer
+    from proxynas.zerocost.score import score
+
+    candidates = steps.candidates
+    with ScoreStore(results.path) as store:
+        for measure in get_scorer(name).needs or (name,):
+            done = [0]
+
+            def start(stored: int, todo: int, measure: str = measure, done: list[int] = done) -> None:
+                done[0] = stored
+                reporter.step(index, f"score {measure}", f"{len(candidates)} candidates, scored without training",
+                              len(candidates), stored, "score")
+
+            def advance(n: int, done: list[int] = done) -> None:
+                done[0] += n
+                reporter.advance(done[0])
+
+            score(store, measure, steps.space, candidates, steps.spec.dataset, root=options.data_root,
+                  progress=advance, on_start=start)
+            reporter.end_step()
 
 
 def _condense(state: ProxyState, steps: StudySteps, proxies: ProxyStore, splits: DatasetSplits,
@@ -99,7 +132,7 @@ def _condense(state: ProxyState, steps: StudySteps, proxies: ProxyStore, splits:
 def _train(step: TrainStep, results: ResultsStore, data: TrainingData, created: float | None,
            options: RunOptions, reporter: Reporter, index: int) -> None:
     plan = step.plan
-    state = train_state(step, results, len(data.train), created)
+    state = train_state(step, results, len(data.train) if data.train is not None else 0, created)
     if plan.imported is not None:
         if state.todo:
             raise ProxynasError(f"the imported ground truth {plan.imported} lacks {state.todo} of the study's "

@@ -53,6 +53,11 @@ def analyse(status: StudyStatus, results: ResultsStore, proxies: ProxyStore) -> 
     sides = [(_side(s, results), seconds.get(s.label)) for s in steps.search]
     sides += [(_side(s, results), None) for s in steps.baselines]
     storage.update({s.label: status.train_images for s in steps.baselines})
+    if steps.scorers:
+        from analysis.scorers import scorer_side
+
+        ids = {c.id for c in steps.candidates}
+        sides += [(scorer_side(results, steps.space.name, spec.dataset, name, ids), None) for name in steps.scorers]
     study = compare_sides(_side(steps.truth, results), sides, space=steps.space.name, dataset=spec.dataset,
                           seed=spec.metrics.bootstrap_seed, resamples=spec.metrics.resamples)
     table = paper_table(study, top_k=spec.metrics.top_k, top_fraction=spec.metrics.top_fraction, storage=storage,

@@ -62,6 +62,14 @@ class MetricsSpec:
 
 
 @dataclass(frozen=True)
+class PublishedSpec:
+    """Figures the study's source publishes, shown beside the study's own."""
+
+    source: str = ""
+    spearman: Mapping[str, float] = field(default_factory=dict)  # compared label -> Spearman's rho
+
+
+@dataclass(frozen=True)
 class StudySpec:
     name: str
     dataset: str
@@ -75,6 +83,7 @@ class StudySpec:
     title: str = ""
     source: str = ""  # the paper the study reproduces
     path: Path | None = None  # the file it was read from
+    published: PublishedSpec = field(default_factory=PublishedSpec)
 
     def proxy_names(self) -> list[str]:
         return [p.name(self.dataset) for p in self.proxies]

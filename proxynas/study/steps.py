@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from proxynas.runs import Plan
 from proxynas.store import truth_trainset
-from proxynas.study.baselines import baseline_training
+from proxynas.study.baselines import BASELINES, baseline_training
 from proxynas.study.spec import ProxySpec, StudySpec, TrainingSpec
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ class StudySteps:
     search: tuple[TrainStep, ...]
     truth: TrainStep
     baselines: tuple[TrainStep, ...]
+    scorers: tuple[str, ...] = ()  # baselines that do not train (zero-cost measures): scored, not trained
 
     def training(self) -> tuple[TrainStep, ...]:
         """The training steps in the order they run: search, truth, baselines."""
@@ -85,6 +86,17 @@ def build_steps(spec: StudySpec) -> StudySteps:
     full = truth_trainset(spec.dataset)
     truth = TrainStep("truth", "truth", replace(_plan(space, candidates, spec.truth, full, spec.dataset),
                                                  imported=spec.truth.imported))
+    trained = [b for b in spec.baselines if b.partition(":")[0] in BASELINES]
     baselines = tuple(TrainStep("baseline", b, _plan(space, candidates, baseline_training(b, spec.truth), full,
-                                                     spec.dataset)) for b in spec.baselines)
-    return StudySteps(spec, space, candidates, condense, search, truth, baselines)
+                                                     spec.dataset)) for b in trained)
+    scorers = tuple(b for b in spec.baselines if b not in trained)
+    return StudySteps(spec, space, candidates, condense, search, truth, baselines, scorers)
+
+
+def needs_data(steps: StudySteps) -> bool:
+    """Whether running the study reads the dataset's files: anything trained or condensed, or a scorer that
+    looks at images (data-free scorers and an imported ground truth need only the dataset's name)."""
+    from proxynas.scoring import get_scorer
+
+    trains = steps.condense or steps.search or steps.baselines or steps.truth.plan.imported is None
+    return bool(trains) or any(get_scorer(n).data for s in steps.scorers for n in (get_scorer(s).needs or (s,)))

@@ -29,9 +29,9 @@ from proxynas.errors import ProxynasError
 from proxynas.proxies.names import check_name
 from proxynas.study.baselines import BASELINES, baseline_training
 from proxynas.study.reader import KeyPath, Reader
-from proxynas.study.spec import MetricsSpec, ProxySpec, SpaceSpec, StudySpec, TrainingSpec
+from proxynas.study.spec import MetricsSpec, ProxySpec, PublishedSpec, SpaceSpec, StudySpec, TrainingSpec
 
-SECTIONS = ("study", "space", "proxies", "search", "truth", "metrics")
+SECTIONS = ("study", "space", "proxies", "search", "truth", "metrics", "published")
 STUDY_KEYS = ("name", "title", "source", "dataset", "output", "baselines")
 SPACE_KEYS = ("name", "sample", "sample_seed", "where", "archs", "unique")
 PROXY_KEYS = ("method", "ipc", "seed", "settings", "imported")
@@ -64,9 +64,10 @@ def parse_study(text: str, *, label: str, path: Path | None = None) -> StudySpec
     study = reader.table(top["study"], ["study"], STUDY_KEYS, required=("name", "dataset"))
     dataset = reader.choice(study["dataset"], ["study", "dataset"], "dataset", list_datasets())
     name = reader.string(study["name"], ["study", "name"])
-    search = _training(reader, top.get("search", {}), "search")
     truth = _training(reader, top.get("truth", {}), "truth")
     proxies = tuple(_proxy(reader, item, i, dataset) for i, item in enumerate(_array(reader, top, "proxies")))
+    # without proxies nothing is searched: a study of baselines alone may leave [search] out
+    search = _training(reader, top["search"], "search") if proxies or "search" in top else truth
     baselines = tuple(_baseline(reader, spec, truth) for spec in reader.strings(study.get("baselines", []),
                                                                                  ["study", "baselines"]))
     if not proxies and not baselines:
@@ -78,7 +79,18 @@ def parse_study(text: str, *, label: str, path: Path | None = None) -> StudySpec
     return StudySpec(name=name, dataset=dataset, space=_space(reader, top.get("space", {})), proxies=proxies,
                      baselines=baselines, search=search, truth=truth,
                      metrics=_metrics(reader, top.get("metrics", {})), output=output.expanduser(),
-                     title=str(study.get("title", "")), source=str(study.get("source", "")), path=path)
+                     title=str(study.get("title", "")), source=str(study.get("source", "")), path=path,
+                     published=_published(reader, top.get("published", {})))
+
+
+def _published(reader: Reader, data: Any) -> PublishedSpec:
+    """``[published]``: the figures a recipe's source reports, printed beside the study's (``spearman``:
+    compared label -> Spearman's rho, ``source``: where they were read)."""
+    table = reader.table(data, ["published"], ("source", "spearman"))
+    raw = table.get("spearman", {})
+    spearman = reader.table(raw, ["published", "spearman"], list(raw) if isinstance(raw, dict) else [])
+    values = {str(k): reader.number(v, ["published", "spearman", str(k)]) for k, v in spearman.items()}
+    return PublishedSpec(str(table.get("source", "")), values)
 
 
 def _array(reader: Reader, top: dict, key: str) -> list[Any]:
@@ -227,7 +239,11 @@ def _baseline(reader: Reader, spec: str, truth: TrainingSpec) -> str:
     path: KeyPath = ["study", "baselines"]
     name = spec.partition(":")[0]
     if name not in BASELINES:
-        raise reader.unknown(path, "baseline", name, BASELINES.names())
+        from proxynas.scoring import list_scorers
+
+        if name in list_scorers() and ":" not in spec:
+            return spec  # a scorer that does not train: scored by the run (proxynas score)
+        raise reader.unknown(path, "baseline", name, list_scorers())
     try:
         baseline_training(spec, truth)
     except ProxynasError as err:

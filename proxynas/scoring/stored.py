@@ -1,0 +1,47 @@
+"""A scorer's stored scores on a dataset, as the analysis reads them: the group (settings, batch, seed)
+with the most rows, and for ``vote`` the combination of the scorers it needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from proxynas.errors import ProxynasError
+from proxynas.scoring.registry import get_scorer
+from proxynas.scoring.store import ScoreStore
+
+
+@dataclass(frozen=True)
+class Stored:
+    scorer: str
+    settings: dict  # the scorer's settings (for vote: each needed scorer's)
+    key: str  # settings key(s) and batch, naming the group
+    seed: int
+    scores: dict[str, float | None]  # candidate -> score (None: undefined for it)
+    seconds: dict[str, float]
+
+
+def score_command(name: str, space: str, dataset: str) -> str:
+    return f"proxynas score {name} --space {space} --dataset {dataset}"
+
+
+def stored(store: ScoreStore, space: str, dataset: str, name: str) -> Stored:
+    scorer = get_scorer(name)
+    if scorer.trains:
+        raise ProxynasError(f"{name} is a training run, not a stored score", f"pass it as --baseline {name}:E")
+    if scorer.needs:
+        from proxynas.zerocost.vote import vote
+
+        parts = [stored(store, space, dataset, n) for n in scorer.needs]
+        defined = [{c: v for c, v in p.scores.items() if v is not None} for p in parts]
+        scores: dict[str, float | None] = dict(vote(defined))
+        seconds = {c: sum(p.seconds.get(c, 0.0) for p in parts) for c in scores}
+        return Stored(name, {p.scorer: p.settings for p in parts}, "+".join(p.key for p in parts), parts[0].seed,
+                      scores, seconds)
+    groups = store.groups(space, name, dataset)
+    if not groups:
+        raise ProxynasError(f"no {name} scores for {space} on {dataset} in {store.path}",
+                            f"run `{score_command(name, space, dataset)}` first")
+    key, batch, seed, _ = groups[0]
+    rows = store.rows(space=space, scorer=name, settings=key, batch=batch, seed=seed)
+    return Stored(name, store.settings(key) or {}, f"{key}:{batch}", seed, {r.candidate: r.score for r in rows},
+                  {r.candidate: r.seconds for r in rows})
