@@ -23,6 +23,7 @@ from analysis import metrics
 from analysis.metrics import UndefinedMetric
 from analysis.study import Study
 from analysis.tables import grid, seconds_text
+from proxynas.atomic import atomic_text
 
 WHOLE = "whole training set"
 
@@ -151,7 +152,7 @@ def write_paper_csv(table: PaperTable, path: str | Path) -> Path:
     names = [n for n, _ in table.columns]
     header = ["compared", "kind", "candidates", "pick", "pick_test_acc", *names, "condense_seconds",
               "search_seconds", "seconds", "storage_images"]
-    with path.open("w", newline="") as f:
+    with atomic_text(path, what="the table") as f:
         out = csv.writer(f)
         out.writerow(header)
         for r in table.rows:

@@ -18,6 +18,7 @@ from analysis.paper import PaperTable, caption, paper_cells
 from analysis.scores import METRICS, TOP_FRACTION, Metric
 from analysis.study import Comparison, Study
 from analysis.tables import COST_HEADER, OVERVIEW_HEADER, cost_rows, overview_rows
+from proxynas.atomic import atomic_write_text
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -156,5 +157,5 @@ def write_report(study: Study, path: str | Path, *, table: PaperTable | None = N
     """Write the study's HTML page to ``path`` and return it; ``table`` adds the papers' table."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(study, table), encoding="utf-8")
+    atomic_write_text(path, render_html(study, table), what="the report")
     return path
