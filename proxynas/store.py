@@ -7,6 +7,7 @@ skips it. WAL mode lets several processes (a search and an NNI trial, say) share
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -79,9 +80,14 @@ def disk_trouble(err: sqlite3.Error) -> bool:
 
 
 def store_error(err: sqlite3.Error, path: Path, done: str) -> ProxynasError:
-    return ProxynasError(f"results store {path} cannot be {done}: {err} (what it held is kept; this change "
-                         "was rolled back)", f"free space on the disk holding {path.parent} or check it, then "
-                         "rerun the command: it resumes from what is stored")
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 1024:,.0f} KiB free on its disk"
+    except OSError:
+        free = "its disk cannot be read"
+    rolled = "; this change was rolled back" if done == "written" else ""
+    return ProxynasError(f"results store {path} cannot be {done}: {err} ({free}; what the store held is kept{rolled})",
+                         f"free space on the disk holding {path.parent} or check it, then rerun the command: it "
+                         "resumes from what is stored")
 
 
 def truth_trainset(dataset: str) -> str:
