@@ -52,11 +52,11 @@ def build_nested_parser(command: str, module: str) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     nested = NESTED.get(tuple(argv[:2]))
-    if nested is not None:
-        args = build_nested_parser(argv[0], nested).parse_args(argv[1:])
-    else:
-        args = build_parser(commands_for(argv)).parse_args(argv)
     try:
+        if nested is not None:
+            args = build_nested_parser(argv[0], nested).parse_args(argv[1:])
+        else:
+            args = build_parser(commands_for(argv)).parse_args(argv)
         return int(args.run(args) or 0)
     except ProxynasError as err:
         print(f"proxynas: error: {err}", file=sys.stderr)
