@@ -26,6 +26,7 @@ from analysis.metrics import UndefinedMetric
 from analysis.seeds import seed_table
 from analysis.study import Study
 from analysis.tables import grid, seconds_text
+from proxynas.atomic import atomic_text
 
 WHOLE = "whole training set"
 
@@ -158,7 +159,7 @@ def write_paper_csv(table: PaperTable, path: str | Path) -> Path:
     names = [n for n, _ in table.columns]
     header = ["compared", "kind", "candidates", "failed", "pick", "pick_test_acc", *names, "condense_seconds",
               "search_seconds", "seconds", "storage_images"]
-    with path.open("w", newline="") as f:
+    with atomic_text(path, what="the table") as f:
         out = csv.writer(f)
         out.writerow(header)
         for r in table.rows:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from matplotlib.ticker import NullLocator
 from analysis import metrics
 from analysis.scores import METRICS
 from analysis.study import Comparison, Study
+from proxynas.atomic import atomic_write
 
 TRUTH_COLOR = "black"
 CEILING_COLOR = "0.55"
@@ -255,6 +257,6 @@ def save_all(study: Study, folder: str | Path, formats: tuple[str, ...] = ("png"
     for name, fig in figures(study).items():
         for fmt in formats:
             path = folder / f"{name}.{fmt}"
-            fig.savefig(path, dpi=150 if fmt == "png" else None)
+            atomic_write(path, partial(fig.savefig, format=fmt, dpi=150 if fmt == "png" else None), what="the plot")
             out.append(path)
     return out

@@ -26,6 +26,7 @@ from analysis.tables import (
     overview_rows,
     truth_candidates_text,
 )
+from proxynas.atomic import atomic_write_text
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -177,5 +178,5 @@ def write_report(study: Study, path: str | Path, *, table: PaperTable | None = N
     """Write the study's HTML page to ``path`` and return it; ``table`` adds the papers' table."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(study, table), encoding="utf-8")
+    atomic_write_text(path, render_html(study, table), what="the report")
     return path

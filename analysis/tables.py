@@ -9,6 +9,7 @@ from typing import Any
 
 from analysis.scores import METRICS
 from analysis.study import Comparison, Study
+from proxynas.atomic import atomic_text
 
 
 def grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -152,7 +153,7 @@ def write_csv(study: Study, path: str | Path) -> Path:
     """One row per (comparison, metric); empty value and a reason where the metric is undefined."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
+    with atomic_text(path, what="the metrics table") as f:
         out = csv.writer(f)
         out.writerow(CSV_COLUMNS)
         for c in study.everything():

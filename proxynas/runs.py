@@ -8,6 +8,7 @@ arrives. Only this caller, the driver, writes the store; a killed run resumes wh
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from proxynas.engine import Job, Outcome, Protocol
 from proxynas.engine.accel import Accel
 from proxynas.engine.executors import Executor, ExecutorOptions, make_executor
 from proxynas.engine.run import EpochCallback, TrainingTask, plan_stacks
+from proxynas.engine.stopping import Interrupted, StopRequest, on_signals
 from proxynas.spaces import Candidate, StackBuilder
 from proxynas.store import ResultRow, ResultsStore
 
@@ -74,34 +76,59 @@ def train_into_store(
     fresh: bool = False,
     on_outcome: Callable[[Outcome], None] | None = None,
     on_epoch: EpochCallback | None = None,
+    stop: StopRequest | None = None,
 ) -> list[Job]:
     """Train the plan's unfinished jobs, committing each outcome as it arrives. Returns the jobs trained.
 
     ``executor`` defaults to the local one on the data's device; ``max_models`` (models per stack) to
-    the device's default (``engine.batching``).
+    the device's default (``engine.batching``). ``fresh`` retrains stored jobs too, deleting nothing:
+    each new row replaces its old one as it arrives, and the old rows not replaced yet stay marked to
+    retrain (``ResultsStore.mark_retrain``), so a run stopped half-way resumes the retraining.
+
+    Stopping (``engine.stopping``): without ``stop``, the first SIGINT or SIGTERM received by the main
+    thread lets the running stacks finish and stores them, the second stops them at once. Either way
+    every finished outcome is stored, then :class:`~proxynas.engine.stopping.Interrupted` is raised.
     """
     if plan.imported is not None:
         raise ValueError(f"plan {plan.imported} is an imported truth: it is read, never trained")
     if not isinstance(executor, Executor):
         executor = make_executor(executor)
     todo = pending(plan, store, fresh=fresh)
-    if fresh:
-        store.delete(plan.space.name, plan.trainset, plan.key(), [(j.candidate.id, j.seed) for j in todo])
     store.save_protocol(plan.key(), plan.protocol.describe())
     if not todo:
         return todo
+    # stored rows this run replaces: marked when its first outcome arrives (an executor that fails to
+    # start changes nothing), unmarked one by one as each is replaced
+    replaced = [(j.candidate.id, j.seed) for j in todo] if fresh else []
     stack = max_models or executor.default_stack_size(data.train.device)
     augment = make_augment(plan.protocol.augment, dataset_info(plan.dataset))
     task = TrainingTask(plan.space, data.train, data.val, data.test, plan.protocol, augment, accel)
-    for outcome in executor.run(task, plan_stacks(todo, plan.space, stack, data.train.shape), on_epoch):
-        store.put(ResultRow(
-            space=plan.space.name, candidate=outcome.job.candidate.id, trainset=plan.trainset,
-            protocol=plan.key(), seed=outcome.job.seed, dataset=plan.dataset, status=outcome.status,
-            val_acc=outcome.val_acc, test_acc=outcome.test_acc, train_loss=outcome.train_loss,
-            seconds=outcome.seconds, epochs=outcome.epochs, reason=outcome.reason, device=outcome.device))
-        if on_outcome is not None:
-            on_outcome(outcome)
+    signals = on_signals(StopRequest()) if stop is None else contextlib.nullcontext(stop)
+    stored = 0
+    with signals as stop:
+        executor.stop = stop
+        try:
+            for outcome in executor.run(task, plan_stacks(todo, plan.space, stack, data.train.shape), on_epoch):
+                if replaced:
+                    store.mark_retrain(plan.space.name, plan.trainset, plan.key(), replaced)
+                    replaced = []
+                store_outcome(store, plan, outcome)
+                stored += 1
+                if on_outcome is not None:
+                    on_outcome(outcome)
+        finally:
+            executor.stop = None
+    if stop.asked:
+        raise Interrupted(stop.reason, stored, len(todo) - stored)
     return todo
+
+
+def store_outcome(store: ResultsStore, plan: Plan, outcome: Outcome) -> None:
+    store.put(ResultRow(
+        space=plan.space.name, candidate=outcome.job.candidate.id, trainset=plan.trainset,
+        protocol=plan.key(), seed=outcome.job.seed, dataset=plan.dataset, status=outcome.status,
+        val_acc=outcome.val_acc, test_acc=outcome.test_acc, train_loss=outcome.train_loss,
+        seconds=outcome.seconds, epochs=outcome.epochs, reason=outcome.reason, device=outcome.device))
 
 
 def plan_rows(store: ResultsStore, plan: Plan) -> list[ResultRow]:

@@ -7,6 +7,7 @@ skips it. WAL mode lets several processes (a search and an NNI trial, say) share
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -36,6 +37,14 @@ CREATE TABLE IF NOT EXISTS results (
     finished_at REAL NOT NULL,     -- unix time
     PRIMARY KEY (space, candidate, trainset, protocol, seed)
 );
+CREATE TABLE IF NOT EXISTS retrain (  -- rows a `--fresh` run has yet to replace: pending, though stored
+    space       TEXT NOT NULL,
+    candidate   TEXT NOT NULL,
+    trainset    TEXT NOT NULL,
+    protocol    TEXT NOT NULL,
+    seed        INTEGER NOT NULL,
+    PRIMARY KEY (space, candidate, trainset, protocol, seed)
+);
 CREATE TABLE IF NOT EXISTS protocols (
     key  TEXT PRIMARY KEY,
     json TEXT NOT NULL
@@ -62,6 +71,25 @@ class ResultRow:
     finished_at: float = 0.0
 
 
+DISK_TROUBLE = ("disk is full", "disk i/o error", "readonly database", "unable to open")
+
+
+def disk_trouble(err: sqlite3.Error) -> bool:
+    """An error of the disk under the store (full, failing, read-only), not of the store's content."""
+    return any(words in str(err).lower() for words in DISK_TROUBLE)
+
+
+def store_error(err: sqlite3.Error, path: Path, done: str) -> ProxynasError:
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 1024:,.0f} KiB free on its disk"
+    except OSError:
+        free = "its disk cannot be read"
+    rolled = "; this change was rolled back" if done == "written" else ""
+    return ProxynasError(f"results store {path} cannot be {done}: {err} ({free}; what the store held is kept{rolled})",
+                         f"free space on the disk holding {path.parent} or check it, then rerun the command: it "
+                         "resumes from what is stored")
+
+
 def truth_trainset(dataset: str) -> str:
     """The training-set name under which ground-truth (full training split) rows are stored."""
     return f"full_{dataset}"
@@ -78,6 +106,8 @@ class ResultsStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as err:
+            if disk_trouble(err):
+                raise store_error(err, self.path, "opened") from None
             raise ProxynasError(f"results store {self.path} cannot be opened: {err}",
                                 "move the file away or point PROXYNAS_HOME elsewhere") from None
         self._db.row_factory = sqlite3.Row
@@ -93,8 +123,14 @@ class ResultsStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._db:
-            yield self._db
+        """One transaction: committed whole, or rolled back whole (a full disk, say: nothing stored is lost)."""
+        try:
+            with self._db:
+                yield self._db
+        except sqlite3.OperationalError as err:
+            if disk_trouble(err):
+                raise store_error(err, self.path, "written") from None
+            raise
 
     def save_protocol(self, key: str, settings: dict[str, Any]) -> None:
         with self._tx() as db:
@@ -112,6 +148,16 @@ class ResultsStore:
         marks = ", ".join("?" for _ in values)
         with self._tx() as db:
             db.execute(f"INSERT OR REPLACE INTO results ({cols}) VALUES ({marks})", tuple(values.values()))
+            db.execute("DELETE FROM retrain WHERE space = ? AND candidate = ? AND trainset = ? AND protocol = ? "
+                       "AND seed = ?", (row.space, row.candidate, row.trainset, row.protocol, row.seed))
+
+    def mark_retrain(self, space: str, trainset: str, protocol: str, keys: Iterable[tuple[str, int]]) -> None:
+        """Mark stored (candidate, seed) rows as to be retrained (``--fresh``): they stay readable until a
+        new row replaces each (``put``), and :meth:`finished` no longer counts them, so a run killed
+        half-way retrains the rest when it is resumed."""
+        with self._tx() as db:
+            db.executemany("INSERT OR IGNORE INTO retrain VALUES (?, ?, ?, ?, ?)",
+                           [(space, c, trainset, protocol, s) for c, s in keys])
 
     def replace_protocol_rows(self, space: str, trainset: str, protocol: str, settings: dict[str, Any],
                               rows: Iterable[ResultRow]) -> None:
@@ -129,11 +175,15 @@ class ResultsStore:
                            tuple(values.values()))
 
     def finished(self, space: str, trainset: str, protocol: str) -> set[tuple[str, int]]:
-        """(candidate, seed) pairs already stored for this space, training set and protocol."""
+        """(candidate, seed) pairs already stored for this space, training set and protocol (less those a
+        ``--fresh`` run has marked to retrain and not replaced yet)."""
         rows = self._db.execute(
             "SELECT candidate, seed FROM results WHERE space = ? AND trainset = ? AND protocol = ?",
             (space, trainset, protocol))
-        return {(r[0], r[1]) for r in rows}
+        marked = self._db.execute(
+            "SELECT candidate, seed FROM retrain WHERE space = ? AND trainset = ? AND protocol = ?",
+            (space, trainset, protocol))
+        return {(r[0], r[1]) for r in rows} - {(r[0], r[1]) for r in marked}
 
     def delete(self, space: str, trainset: str, protocol: str, keys: Iterable[tuple[str, int]]) -> None:
         with self._tx() as db:

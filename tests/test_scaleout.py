@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from kill_support import stored_rows
 from torch import nn
 
 from proxynas.engine import Accel, Protocol
@@ -282,3 +283,54 @@ def test_the_progress_bar_shows_the_running_tasks(cluster, data, tmp_path, monke
     drawn = sys.stderr.getvalue()
     assert len(ranked) == 3 and "3 to train" in drawn
     assert "2 running" in drawn and "3/3" in drawn and "0 running" in drawn
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level", ["finish", "now"])
+def test_a_stop_on_ray_keeps_every_finished_stack(cluster, data, tmp_path, level):
+    """Asked to finish after the first outcome, the driver submits nothing more and stores the task that
+    was running (2 slots); asked to stop now, it cancels that task and stores nothing more."""
+    from proxynas.engine.stopping import Interrupted, StopRequest
+
+    plan = plan_of(SPACE, IDS, Protocol(epochs=2, batch_size=32))
+    stop = StopRequest(notify=lambda message: None)
+    ask = stop.finish if level == "finish" else stop.stop_now
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        with pytest.raises(Interrupted) as stopped:
+            train_into_store(plan, store, data, executor=ray_executor(), max_models=1, stop=stop,
+                             on_outcome=lambda outcome: ask("a test"))
+        stored = len(rows(store.path))
+        assert (stopped.value.stored, stopped.value.unfinished) == (stored, 4 - stored)
+        assert stored == (2 if level == "finish" else 1)
+        rerun = train_into_store(plan, store, data, executor=ray_executor(), max_models=1)
+        assert len(rerun) == 4 - stored and len(rows(store.path)) == 4
+
+
+@pytest.mark.slow
+def test_sigint_to_a_driver_on_ray_stores_the_running_tasks(cluster, tmp_path):
+    env = {**os.environ, "PROXYNAS_HOME": str(tmp_path / "ray-home")}
+    db = tmp_path / "ray-home" / "results.sqlite"
+    args = [sys.executable, "-m", "proxynas", "search", "--proxy", "random_digits_ipc5", "--sample", "6",
+            "--where", "width=32", "--epochs", "150", "--device", "cpu", "--stack", "1", "--executor", "ray",
+            "--ray-address", cluster]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 300
+        while stored_rows(db) < 1:
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
+            time.sleep(0.05)
+        at_signal = stored_rows(db)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=300)
+    finally:
+        proc.kill()
+    text = "".join(lines)
+    assert code == 130, text
+    assert "SIGINT: finishing the" in text
+    rows_now = stored_rows(db)
+    assert at_signal < rows_now < 6, text  # the running task was stored, nothing more was submitted
+    assert f"stopped by SIGINT: {rows_now} result(s) of this run stored, {6 - rows_now} not trained" in text
+

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from proxynas import __version__
+from proxynas.atomic import DISK_ERRORS, disk_error
+from proxynas.engine.stopping import Interrupted
 from proxynas.errors import ProxynasError
 
 DESCRIPTION = ("Rank neural architectures by training them on condensed proxy datasets, and measure how "
@@ -50,11 +52,11 @@ def build_nested_parser(command: str, module: str) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     nested = NESTED.get(tuple(argv[:2]))
-    if nested is not None:
-        args = build_nested_parser(argv[0], nested).parse_args(argv[1:])
-    else:
-        args = build_parser(commands_for(argv)).parse_args(argv)
     try:
+        if nested is not None:
+            args = build_nested_parser(argv[0], nested).parse_args(argv[1:])
+        else:
+            args = build_parser(commands_for(argv)).parse_args(argv)
         return int(args.run(args) or 0)
     except ProxynasError as err:
         print(f"proxynas: error: {err}", file=sys.stderr)
@@ -63,8 +65,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"proxynas: error: cannot write {err.filename or 'a file'}: {err.strerror} (point PROXYNAS_HOME, "
               "--data-root or --out at a folder you can write)", file=sys.stderr)
         return 2
+    except OSError as err:  # a full or failing disk under a write no specific check covered
+        if err.errno not in DISK_ERRORS:
+            raise
+        print(f"proxynas: error: {disk_error(err)}", file=sys.stderr)
+        return 2
+    except Interrupted as stopped:  # a training run stopped by SIGINT/SIGTERM, its finished results stored
+        print(f"proxynas: {stopped}", file=sys.stderr)
+        return stopped.exit_code
     except KeyboardInterrupt:
-        print("proxynas: interrupted; every finished result is saved, rerun the command to resume",
+        print("proxynas: interrupted; the results stored before it are kept, rerun the command to resume",
               file=sys.stderr)
         return 130
 

@@ -66,33 +66,34 @@ def run(args: argparse.Namespace) -> int:
     store = proxy_store()
     splits = load_dataset(args.dataset, args.data_root)
     name = str(ProxyName(method.name, splits.name, args.ipc))
-    seconds_before = 0.0
-    if args.fresh:
-        forget(store.root, store.path(name), name)
-    elif name in store:
-        card, _ = read_header(store.path(name))
-        verdict = judge(card, method.name, args.seed, overrides, checkpoint=checkpoint_path(store.root, name))
-        if verdict.kind == "same":
-            print(f"{name} is already in the store with these settings ({store.path(name)}); "
-                  "--fresh makes it again")
-            return 0
-        if verdict.kind == "imported":
-            raise ProxynasError(f"{name} in the store was imported ({card.settings.get('file', 'a file')}), "
-                                f"not made by proxynas {method.name}",
-                                "--fresh replaces it with one made here, or import under another name")
-        if verdict.kind == "differs":
-            raise ProxynasError(f"{name} in the store was made with other settings: {verdict.text()}",
-                                "add --fresh to make it again with the asked settings (it replaces the stored one)")
-        print(f"{name} in the store ran {verdict.done_iterations} iterations; continuing the same run from its "
-              f"checkpoint to {overrides['iterations']}", file=sys.stderr)
-        seconds_before = card.seconds
-    with bar(total=1, desc=f"condense {method.name}") as progress:
-        def report(done: int, total: int) -> None:
-            progress.total = total
-            progress.update(done - progress.n)
+    with store.making(name):  # another command making this proxy: wait for it, then judge what it made
+        seconds_before = 0.0
+        if args.fresh:
+            forget(store.root, store.path(name), name)
+        elif name in store:
+            card, _ = read_header(store.path(name))
+            verdict = judge(card, method.name, args.seed, overrides, checkpoint=checkpoint_path(store.root, name))
+            if verdict.kind == "same":
+                print(f"{name} is already in the store with these settings ({store.path(name)}); "
+                      "--fresh makes it again")
+                return 0
+            if verdict.kind == "imported":
+                raise ProxynasError(f"{name} in the store was imported ({card.settings.get('file', 'a file')}), "
+                                    f"not made by proxynas {method.name}",
+                                    "--fresh replaces it with one made here, or import under another name")
+            if verdict.kind == "differs":
+                raise ProxynasError(f"{name} in the store was made with other settings: {verdict.text()}",
+                                    "add --fresh to make it again with the asked settings (it replaces the stored one)")
+            print(f"{name} in the store ran {verdict.done_iterations} iterations; continuing the same run from its "
+                  f"checkpoint to {overrides['iterations']}", file=sys.stderr)
+            seconds_before = card.seconds
+        with bar(total=1, desc=f"condense {method.name}") as progress:
+            def report(done: int, total: int) -> None:
+                progress.total = total
+                progress.update(done - progress.n)
 
-        proxy = make_proxy(store, method.name, splits, args.ipc, seed=args.seed, device=device,
-                           progress=report, seconds_before=seconds_before, **overrides)
+            proxy = make_proxy(store, method.name, splits, args.ipc, seed=args.seed, device=device,
+                               progress=report, seconds_before=seconds_before, **overrides)
     card = proxy.card
     print(f"{name}: {len(proxy.data)} images {card.shape} of {card.num_classes} classes, "
           f"made in {card.seconds:.1f} s -> {store.path(name)}")

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from proxynas.atomic import atomic_write_text
 from proxynas.cli.options import add_data_options, open_results, protocol_from
 from proxynas.cli.resolve import resolve_proxy
 from proxynas.cli.search import DEFAULT_EPOCHS
@@ -94,7 +95,7 @@ def add_experiment_options(p: argparse.ArgumentParser) -> None:
 def run_space(args: argparse.Namespace) -> int:
     text = json.dumps(bridge("space").nni_search_space(get_space(args.space)), indent=2)
     if args.output:
-        Path(args.output).write_text(text + "\n")
+        atomic_write_text(Path(args.output), text + "\n", what="the search space file")
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         print(text)

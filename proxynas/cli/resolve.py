@@ -32,11 +32,15 @@ def resolve_proxy(name: str, *, data_root: str | None) -> Proxy:
     command = f"proxynas condense {parsed.method} --dataset {parsed.dataset} --ipc {parsed.ipc}"
     if method.kind != "coreset":
         raise ProxynasError(f"proxy '{name}' does not exist yet", f"make it first: {command}")
-    print(f"making proxy {name} ({command})", file=sys.stderr)
-    splits = load_dataset(parsed.dataset, data_root)
-    with bar(total=splits.num_classes, desc=f"condense {parsed.method}", unit="class") as progress:
-        return make_proxy(store, parsed.method, splits, parsed.ipc, device="cpu",
-                          progress=lambda done, total: progress.update(done - progress.n))
+    with store.making(name):  # a command making the same proxy at the same time: wait for it, then reuse
+        if name in store:
+            print(f"proxy {name} was made by another command meanwhile; using it", file=sys.stderr)
+            return store.load(name)
+        print(f"making proxy {name} ({command})", file=sys.stderr)
+        splits = load_dataset(parsed.dataset, data_root)
+        with bar(total=splits.num_classes, desc=f"condense {parsed.method}", unit="class") as progress:
+            return make_proxy(store, parsed.method, splits, parsed.ipc, device="cpu",
+                              progress=lambda done, total: progress.update(done - progress.n))
 
 
 def proxy_and_splits(name: str, *, data_root: str | None) -> tuple[Proxy, DatasetSplits]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from proxynas import paths
+from proxynas.atomic import atomic_write_text
 from proxynas.cli.options import add_data_options, add_executor_options, executor_from, open_results
 from proxynas.cli.resolve import proxy_store
 from proxynas.cli.study_text import ConsoleReporter, render_plan, say
@@ -150,7 +151,7 @@ def write_table(study: StudyResults, out: Path, *, as_json: bool) -> list[Path]:
 
     table_json: dict[str, Any] = paper_json(study.table)
     json_path = out / "table.json"
-    json_path.write_text(json.dumps(table_json, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(json_path, json.dumps(table_json, indent=2) + "\n", what="the table")
     csv_path = write_paper_csv(study.table, out / "table.csv")
     print(json.dumps(table_json, indent=2) if as_json else render_paper(study.table))
     say(f"wrote {csv_path} and {json_path}")

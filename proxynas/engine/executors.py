@@ -23,6 +23,7 @@ from proxynas.engine.concurrent import WorkerStreams, serialized, side_by_side
 from proxynas.engine.cpu_memory import keep_freed_memory
 from proxynas.engine.device import resolve_device
 from proxynas.engine.run import EpochCallback, Job, Outcome, TrainingTask
+from proxynas.engine.stopping import StopRequest, stoppable
 from proxynas.errors import ProxynasError
 from proxynas.registry import Registry
 
@@ -60,6 +61,9 @@ class Executor(ABC):
     # told how many stacks are training now whenever that may change, by executors that can tell (ray);
     # the caller sets it (the CLI's progress bar)
     on_running: Callable[[int], None] | None = None
+    # asked to stop by the caller (runs.train_into_store): after a ``finish`` request no stack starts and
+    # the running ones end and are yielded; after ``now`` they stop at their next step, yielding nothing
+    stop: StopRequest | None = None
 
     @abstractmethod
     def run(self, task: TrainingTask, stacks: Sequence[list[Job]],
@@ -101,6 +105,14 @@ def placed(task: TrainingTask, device: str | None) -> TrainingTask:
     return task
 
 
+def stack_work(task: TrainingTask, on_epoch: EpochCallback | None,
+               stop: StopRequest | None) -> Callable[[list[Job]], list[Outcome]]:
+    """A new trainer's ``train_splitting``, honouring ``stop`` (engine.stopping): a stack started after
+    a stop was asked trains nothing, one halted by a stop ``now`` returns no outcome."""
+    trainer = task.trainer(on_epoch, None if stop is None else stop.check)
+    return stoppable(trainer.train_splitting, stop, lambda stack: [job.candidate.id for job in stack])
+
+
 @register_executor("serial")
 class SerialExecutor(Executor):
     """One stack after another, in the calling thread."""
@@ -110,9 +122,11 @@ class SerialExecutor(Executor):
 
     def run(self, task: TrainingTask, stacks: Sequence[list[Job]],
             on_epoch: EpochCallback | None = None) -> Iterator[Outcome]:
-        trainer = placed(task, self.device).trainer(on_epoch)
+        train = stack_work(placed(task, self.device), on_epoch, self.stop)
         for stack in stacks:
-            yield from trainer.train_splitting(stack)
+            if self.stop is not None and self.stop.asked:
+                return
+            yield from train(stack)
 
 
 @register_executor("threads")
@@ -132,7 +146,7 @@ class LocalExecutor(Executor):
         workers = self.workers_for(task)
         self.streams = WorkerStreams(task.device)
         hook = serialized(on_epoch) if workers > 1 else on_epoch
-        yield from side_by_side(lambda: task.trainer(hook).train_splitting, stacks, workers, task.device,
+        yield from side_by_side(lambda: stack_work(task, hook, self.stop), stacks, workers, task.device,
                                 self.streams)
 
     def workers_for(self, task: TrainingTask) -> int:

@@ -71,6 +71,7 @@ def fit(
     augment: Augment | None = None,
     on_epoch: EpochHook | None = None,
     accel: Accel | None = None,
+    stop: Callable[[], None] | None = None,
 ) -> FitReport:
     """Train the G models of ``stack`` on ``data`` (already on the stack's device).
 
@@ -80,7 +81,8 @@ def fit(
     tracked on the device and reported, never raised: the other models go on. ``accel`` (default:
     :meth:`Accel.for_device`) sets autocast and the optimizer kind. The host never waits for the device
     inside the loop; ``on_epoch`` runs on the calling thread (with its CUDA stream current), may read the
-    losses and evaluate the stack, and the stack is put back in training mode after it.
+    losses and evaluate the stack, and the stack is put back in training mode after it. ``stop`` is
+    called before every step and may raise to end the training there (``engine.stopping``).
     """
     device = data.device
     accel = Accel.for_device(device) if accel is None else accel
@@ -104,6 +106,8 @@ def fit(
         order = epoch_orders(order_gens, n, device)
         epoch_loss = torch.zeros(g_count, device=device)
         for step in range(steps):
+            if stop is not None:
+                stop()
             index = order[:, step * batch:(step + 1) * batch]  # (G, b)
             x, y = data.images[index], data.labels[index]  # (G, b, C, H, W), (G, b)
             count, size = index.shape[1], x.shape[-2:]  # this step's images per model, (H, W)

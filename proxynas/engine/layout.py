@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import threading
 import time
@@ -39,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from proxynas.atomic import atomic_write_text
 from proxynas.errors import ProxynasError
 
 log = logging.getLogger(__name__)
@@ -146,10 +146,8 @@ class LayoutChooser:
             return
         everything = self.read()
         everything.setdefault(self.machine, {})[entry] = layout
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            tmp.write_text(json.dumps(everything, indent=1, sort_keys=True))
-            tmp.replace(self.path)  # atomic: another process reads the old file or the new one
-        except OSError as err:
+        try:  # atomic: another process reads the old file or the new one
+            atomic_write_text(self.path, json.dumps(everything, indent=1, sort_keys=True), what="the layout cache")
+        except ProxynasError as err:
             log.debug("cannot store layout decisions in %s: %s", self.path, err)
             self.path = None

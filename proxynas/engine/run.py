@@ -102,9 +102,9 @@ class TrainingTask:
         test = val if self.test is self.val else self.test.to(device)  # one set stays one (one evaluation)
         return replace(self, train=self.train.to(device), val=val, test=test)
 
-    def trainer(self, on_epoch: EpochCallback | None = None) -> StackTrainer:
+    def trainer(self, on_epoch: EpochCallback | None = None, stop: Callable[[], None] | None = None) -> StackTrainer:
         accel = Accel.for_device(self.device) if self.accel is None else self.accel
-        return StackTrainer(self, accel, on_epoch)
+        return StackTrainer(self, accel, on_epoch, stop)
 
 
 def plan_stacks(jobs: Iterable[Job], space: Stackable, max_models: int,
@@ -162,6 +162,7 @@ class StackTrainer:
     task: TrainingTask
     accel: Accel
     on_epoch: EpochCallback | None = None
+    stop: Callable[[], None] | None = None  # called before every step; raises to stop (engine.stopping)
     compile_error: str | None = field(default=None, init=False)  # set once torch.compile has failed
     layouts: LayoutChooser | None = field(default=None, init=False)  # CPU layout decisions (choose_layout)
 
@@ -246,4 +247,4 @@ class StackTrainer:
                 on_epoch(EpochEnd(group, epoch, losses, stack))
         with accel.compiling():
             return fit(accel.prepare(stack), self.task.train, self.task.protocol, [job.seed for job in group],
-                       augment=self.task.augment, on_epoch=hook, accel=accel)
+                       augment=self.task.augment, on_epoch=hook, accel=accel, stop=self.stop)

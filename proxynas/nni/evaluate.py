@@ -13,6 +13,7 @@ from proxynas import paths
 from proxynas.datasets import load_dataset
 from proxynas.engine import EpochEnd, Protocol, accuracy, resolve_device
 from proxynas.engine.executors import SerialExecutor
+from proxynas.engine.stopping import StopRequest
 from proxynas.errors import ProxynasError
 from proxynas.proxies import ProxyStore
 from proxynas.runs import Plan, TrainingData, train_into_store
@@ -56,7 +57,8 @@ def train_candidate(candidate: Candidate, space: SearchSpace, setup: ProxyTraini
     plan = Plan(space, [candidate], protocol, seeds=1, trainset=proxy.name, dataset=splits.name)
     data = TrainingData(proxy.data.to(device), val, splits.test.to(device))
     with ResultsStore(paths.results_db()) as store:
-        train_into_store(plan, store, data, executor=SerialExecutor(), on_epoch=score)
+        # a trial is one stack: NNI's SIGTERM ends it as before (no signal handlers: engine.stopping)
+        train_into_store(plan, store, data, executor=SerialExecutor(), on_epoch=score, stop=StopRequest())
         rows = store.rows(space=space.name, candidate=candidate.id, trainset=proxy.name,
                           protocol=protocol.key(), seed=protocol.seed)
     return rows[0]

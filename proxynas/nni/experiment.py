@@ -22,6 +22,7 @@ from nni.experiment import AlgorithmConfig, Experiment, ExperimentConfig
 from nni.runtime.log import silence_stdout
 
 from proxynas import paths
+from proxynas.atomic import atomic_write_text
 from proxynas.engine import Protocol
 from proxynas.errors import ProxynasError
 from proxynas.nni.messages import check_passable
@@ -126,7 +127,7 @@ def write_yaml(config: ExperimentConfig, path: Path, port: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     header = f"# written by proxynas; the same experiment: nnictl create --config {path} --port {port}\n"
     body = yaml.safe_dump(config.json(), sort_keys=False, default_flow_style=None, width=1000)
-    path.write_text(header + body)
+    atomic_write_text(path, header + body, what="the experiment config")
     return path
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from proxynas.atomic import atomic_write
 from proxynas.datasets.base import TensorSet
 
 GAP = 1  # pixels of white between images
@@ -59,5 +61,5 @@ def write_grid(data: TensorSet, path: Path, *, mean: tuple[float, ...], std: tup
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png")
+    atomic_write(path, partial(figure.savefig, format="png"), what="the image grid")
     return path

@@ -6,16 +6,18 @@ holds the card. Loading never runs code (safetensors has no pickle).
 
 from __future__ import annotations
 
-import os
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from proxynas import __version__
+from proxynas.atomic import atomic_write_bytes, file_lock
 from proxynas.datasets.base import TensorSet
 from proxynas.errors import ProxynasError, UnknownNameError
 from proxynas.proxies.card import ProxyCard
@@ -32,13 +34,11 @@ class Proxy:
 
 
 def write_proxy(path: Path, data: TensorSet, card: ProxyCard) -> None:
-    """Write atomically: a killed writer never leaves half a proxy behind."""
+    """Write atomically (``proxynas.atomic``): a killed or failed writer never leaves half a proxy behind."""
     card = replace(card, created=card.created or time.time(), version=card.version or __version__)
-    tmp = path.with_suffix(".tmp")
-    save_file({"images": data.images.detach().cpu().float().contiguous(),
-               "labels": data.labels.detach().cpu().long().contiguous()},
-              str(tmp), metadata={"card": card.to_json()})
-    os.replace(tmp, path)
+    content = save({"images": data.images.detach().cpu().float().contiguous(),
+                    "labels": data.labels.detach().cpu().long().contiguous()}, metadata={"card": card.to_json()})
+    atomic_write_bytes(path, content, what="the proxy file")
 
 
 def read_header(path: Path) -> tuple[ProxyCard, int]:
@@ -78,6 +78,13 @@ class ProxyStore:
 
     def __contains__(self, name: str) -> bool:
         return self.path(name).exists()
+
+    @contextlib.contextmanager
+    def making(self, name: str) -> Iterator[None]:
+        """Held while this process makes (checks, condenses, writes) the proxy ``name``: another process
+        making the same proxy waits, then finds it made (a lock file ``.{name}.lock`` beside it)."""
+        with file_lock(self.root / f".{check_name(name)}.lock", f"proxy {name}"):
+            yield
 
     def save(self, name: str, data: TensorSet, card: ProxyCard) -> Path:
         path = self.path(name)

@@ -11,6 +11,11 @@
   naming its candidates, raised after the outcomes of every other stack have been yielded (and so
   stored). An exception raised by the training itself is not retried: it is raised at once, as the
   local executor does. A model whose loss becomes NaN is an outcome with status ``failed``, not a fault.
+- **Submission and stopping**: at most as many tasks are submitted as the cluster runs at once (its
+  slots, counted again as tasks finish, so a cluster that grows gets more). Asked to finish
+  (``engine.stopping``: the first SIGINT/SIGTERM), the driver submits nothing more and yields the
+  running tasks' outcomes as they end; asked to stop now, it cancels the running tasks (their stacks
+  are discarded) and returns at once.
 - **Per-epoch hooks** cannot cross processes: ``on_epoch`` is not called. Progress comes from finished
   stacks, and ``on_running`` is told how many tasks are running whenever that may have changed.
 """
@@ -33,6 +38,7 @@ from proxynas.scaleout.worker import train_stack
 log = logging.getLogger(__name__)
 
 NAMED = 30  # candidates named in the error of a lost run, at most
+POLL_SECONDS = 0.5  # how often the driver looks at a stop request while it waits for tasks
 
 
 class RayExecutor(Executor):
@@ -67,13 +73,33 @@ class RayExecutor(Executor):
         remote = ray.remote(num_cpus=shape.num_cpus, num_gpus=shape.num_gpus, max_retries=self.options.max_retries,
                             retry_exceptions=False, max_calls=1 if shape.num_gpus else 0)(train_stack)
         payload = ray.put(task.to(torch.device("cpu")))
-        pending = {remote.remote([payload], shape.device, shape.threads, stack): stack for stack in stacks}
+        waiting = list(reversed(stacks))  # not submitted yet, the next one last
+        pending: dict[ray.ObjectRef, list[Job]] = {}
         lost: list[tuple[list[Job], RayError]] = []
+        stop = self.stop
         try:
-            while pending:
+            while waiting or pending:
+                if stop is not None and stop.now.is_set():
+                    return  # the finally cancels the running tasks: their stacks are discarded
+                if stop is not None and stop.asked:
+                    waiting.clear()  # finish what runs, submit nothing more
+                elif waiting and len(pending) < (slots := max(1, shape.slots(ray.nodes()))):
+                    while waiting and len(pending) < slots:
+                        stack = waiting.pop()
+                        ref = remote.remote([payload], shape.device, shape.threads, stack)
+                        pending[ref] = stack
+                        if stop is not None:
+                            stop.started(id(stack), [job.candidate.id for job in stack])
+                if not pending:
+                    break
                 self.report_running(len(pending), shape)
-                [ref], _ = ray.wait(list(pending), num_returns=1)
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
+                if not ready:
+                    continue  # look at the stop request again
+                ref = ready[0]
                 stack = pending.pop(ref)
+                if stop is not None:
+                    stop.ended(id(stack))
                 try:
                     outcomes = ray.get(ref)
                 except RayTaskError as err:  # the training raised: not a fault of the cluster
@@ -87,7 +113,7 @@ class RayExecutor(Executor):
                 yield from outcomes
             self.report_running(0, shape)
         finally:
-            for ref in pending:  # the consumer stopped early (an error, Ctrl-C): stop what is left
+            for ref in pending:  # a stop now, or the consumer stopped early (an error, Ctrl-C): stop what is left
                 ray.cancel(ref)
         if lost:
             raise lost_error(lost, self.options.max_retries)
