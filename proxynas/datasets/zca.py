@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -78,7 +79,7 @@ def to_pixels(images: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -
     return images * s + m
 
 
-def zca_for(train: TensorSet, info, eps: float = REFERENCE_EPS, cache: Path | None = None) -> ZCA:
+def zca_for(train: TensorSet, info: Any, eps: float = REFERENCE_EPS, cache: Path | None = None) -> ZCA:
     """The ZCA of a normalized training split (``info``: its DatasetInfo), cached under ``cache`` by the
     split's fingerprint and ``eps`` when given."""
     path = None if cache is None else cache / f"{train.fingerprint()}_eps{eps:g}.safetensors"
@@ -95,13 +96,28 @@ def zca_for(train: TensorSet, info, eps: float = REFERENCE_EPS, cache: Path | No
     return zca
 
 
-def whiten(data: TensorSet, info, zca: ZCA) -> TensorSet:
+def whiten(data: TensorSet, info: Any, zca: ZCA) -> TensorSet:
     """A normalized set whitened by ``zca`` (pixels first, as the reference)."""
     z = zca.to(data.device)
     return TensorSet(z.apply(to_pixels(data.images, info.mean, info.std)), data.labels, data.num_classes)
 
 
-def whiten_splits(splits: DatasetSplits, info, zca: ZCA) -> DatasetSplits:
+def whiten_like(card: Any, splits: DatasetSplits, cache: Path | None = None) -> DatasetSplits:
+    """The splits ZCA-whitened as a proxy's images are (its card's ``resolved.zca``), else as they are.
+
+    The transform is fitted on ``splits.train``, which must be the split the proxy was made from."""
+    resolved = card.settings.get("resolved") or {}
+    if not resolved.get("zca"):
+        return splits
+    if splits.train.fingerprint() != card.source_fingerprint:
+        raise ProxynasError(f"the {splits.name} training split differs from the one this {card.method} proxy was "
+                            "made from, so its ZCA whitening cannot be fitted alike",
+                            "use the same --data-root, or make the proxy again")
+    zca = zca_for(splits.train, splits, resolved.get("zca_eps", REFERENCE_EPS), cache)
+    return whiten_splits(splits, splits, zca)
+
+
+def whiten_splits(splits: DatasetSplits, info: Any, zca: ZCA) -> DatasetSplits:
     """Train, validation and test splits all whitened by ``zca``."""
     return replace(splits, train=whiten(splits.train, info, zca), val=whiten(splits.val, info, zca),
                    test=whiten(splits.test, info, zca))
