@@ -192,11 +192,15 @@ def batch_dsa(dsa: DSA) -> Callable[[Tensor, torch.Generator], Tensor]:
 
 
 def expert_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, data: TensorSet, settings: ExpertSettings,
-                 augment: Callable[[Tensor, torch.Generator], Tensor] | None, generator: torch.Generator) -> float:
-    """One epoch of an expert (the references' ``epoch("train", ...)``); its mean training loss."""
+                 augment: Callable[[Tensor, torch.Generator], Tensor] | None, generator: torch.Generator,
+                 order: Tensor | None = None) -> float:
+    """One epoch of an expert (the references' ``epoch("train", ...)``); its mean training loss.
+    ``order``: the epoch's shuffle (drawn from ``generator`` when not given)."""
     net.train()
     n = len(data)
-    order = torch.randperm(n, generator=generator).to(data.device)
+    if order is None:
+        order = torch.randperm(n, generator=generator)
+    order = order.to(data.device)
     total = torch.zeros((), device=data.device)
     for start in range(0, n, settings.batch):
         index = order[start:start + settings.batch]

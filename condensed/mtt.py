@@ -25,7 +25,7 @@ from condensed.base import Context, Settings
 from condensed.experts import ExpertSet, ExpertSettings, open_set
 from condensed.registry import register_method
 from condensed.synthetic import SyntheticMethod, SyntheticSettings, Workspace
-from condensed.trajectory import Resolved, reference_batches, student_distance
+from condensed.trajectory import Resolved, reference_batches, trajectory_step
 from proxynas import paths
 from proxynas.datasets.base import TensorSet
 from proxynas.datasets.zca import REFERENCE_EPS, whiten, zca_for
@@ -153,17 +153,8 @@ class MTT(SyntheticMethod):
         n = len(work.images)
         batches = reference_batches(n, r.batch_syn or n, r.syn_steps, work.augment, tuple(work.images.shape[-2:]),
                                     g, device)
-        loss = student_distance(net, start_params, target_params, work.images, work.labels, work.syn_lr,
-                                r.syn_steps, batches, work.augment)
-        work.optimizer.zero_grad(set_to_none=True)
-        work.lr_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        work.optimizer.step()
-        work.lr_optimizer.step()
-        if work.ema is not None:
-            with torch.no_grad():  # timm ModelEmaV2.update, as FTD calls it after each step
-                work.ema.copy_(r.ema_decay * work.ema + (1.0 - r.ema_decay) * work.images.detach())
-        return loss.detach()
+        return trajectory_step(net, start_params, target_params, work.images, work.labels, work.syn_lr, r.syn_steps,
+                               batches, work.augment, work.optimizer, work.lr_optimizer, work.ema, r.ema_decay)
 
     def result(self, work: Workspace) -> Tensor:
         ema = getattr(work, "ema", None)

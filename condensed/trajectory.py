@@ -82,6 +82,23 @@ def student_distance(net: nn.Module, start: Tensor, target: Tensor, images: Tens
     return loss / dist
 
 
+def trajectory_step(net: nn.Module, start: Tensor, target: Tensor, images: Tensor, labels: Tensor, syn_lr: Tensor,
+                    steps: int, pick: BatchPicker, augment: DSA | None, optimizer: torch.optim.Optimizer,
+                    lr_optimizer: torch.optim.Optimizer, ema: Tensor | None = None, ema_decay: float = 0.0) -> Tensor:
+    """One distillation iteration: the loss, its gradient into ``images`` and ``syn_lr``, a step of each
+    optimizer, and (FTD) the moving average of the images updated (timm's ``ModelEmaV2.update``)."""
+    loss = student_distance(net, start, target, images, labels, syn_lr, steps, pick, augment)
+    optimizer.zero_grad(set_to_none=True)
+    lr_optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    lr_optimizer.step()
+    if ema is not None:
+        with torch.no_grad():
+            ema.copy_(ema_decay * ema + (1.0 - ema_decay) * images.detach())
+    return loss.detach()
+
+
 @dataclass(frozen=True)
 class Resolved:
     """The settings a run uses once the reference table has filled the unset ones."""
