@@ -15,6 +15,7 @@ Settings left at 0 (or ``zca="auto"``) take the reference's values for the datas
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -22,7 +23,7 @@ import torch
 from torch import Tensor
 
 from condensed.base import Context, Settings
-from condensed.experts import ExpertSet, ExpertSettings, open_set
+from condensed.experts import ExpertSet, ExpertSettings, open_set, train_experts
 from condensed.registry import register_method
 from condensed.synthetic import SyntheticMethod, SyntheticSettings, Workspace
 from condensed.trajectory import Resolved, reference_batches, trajectory_step
@@ -31,6 +32,7 @@ from proxynas.datasets.base import TensorSet
 from proxynas.datasets.zca import REFERENCE_EPS, whiten, zca_for
 from proxynas.errors import ProxynasError
 
+log = logging.getLogger(__name__)
 ZCA_CHOICES = ("auto", "yes", "no")
 # distill.py's argparse defaults: syn_steps, expert_epochs, max_start_epoch, lr_img, lr_lr, lr_teacher, zca
 ARGPARSE = (20, 3, 25, 1000.0, 1e-05, 0.01, False)
@@ -61,12 +63,14 @@ class MTTSettings(SyntheticSettings):
     init: str = "real"  # --pix_init real
     augment: str = "dsa"  # --dsa True
     experts: int = 0  # use the first N trained experts (by seed); 0: all
+    train_experts: int = 0  # > 0: first train (or finish) experts of seeds 0..N-1, as `proxynas experts` does
+    expert_train_epochs: int = 50  # their epochs (the references': 50)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.zca not in ZCA_CHOICES:
             raise ProxynasError(f"unknown zca '{self.zca}'", f"choose one of {', '.join(ZCA_CHOICES)}")
-        for name in (*TABLE_KEYS, "batch_syn", "experts"):
+        for name in (*TABLE_KEYS, "batch_syn", "experts", "train_experts"):
             if getattr(self, name) < 0:
                 raise ProxynasError(f"setting {name} must not be negative", f"--set {name}=0 takes the reference's")
 
@@ -120,8 +124,16 @@ class MTT(SyntheticMethod):
     def workspace(self, train: TensorSet, ipc: int, settings: Any, ctx: Context) -> Workspace:
         r = self.resolve(settings, ctx.dataset.name, ipc)
         home = paths.home()
-        experts = open_set(home, ctx.dataset.name, train, self.expert_settings(settings, r), create=False)
+        expert_settings = self.expert_settings(settings, r)
+        experts = open_set(home, ctx.dataset.name, train, expert_settings, create=settings.train_experts > 0)
         needed = r.max_start_epoch - 1 + r.expert_epochs
+        whitened = train
+        if r.zca:
+            whitened = whiten(train, ctx.dataset, zca_for(train, ctx.dataset, REFERENCE_EPS, home / "zca"))
+        if settings.train_experts:  # experts first, in the same run (a study's proxy step)
+            log.info("training %d %s experts for %s first", settings.train_experts, self.expert_optimizer, self.name)
+            train_experts(experts, whitened, ctx.dataset, expert_settings, list(range(settings.train_experts)),
+                          max(settings.expert_train_epochs, needed), device=ctx.device)
         seeds = experts.seeds(needed)
         if settings.experts:
             seeds = seeds[:settings.experts]
@@ -130,9 +142,7 @@ class MTT(SyntheticMethod):
                                 f"{r.max_start_epoch} - 1 + expert_epochs {r.expert_epochs})",
                                 f"train experts longer: proxynas experts --dataset {ctx.dataset.name} "
                                 f"--epochs {needed}")
-        if r.zca:
-            train = whiten(train, ctx.dataset, zca_for(train, ctx.dataset, REFERENCE_EPS, home / "zca"))
-        base = super().workspace(train, ipc, replace(settings, lr_img=r.lr_img), ctx)
+        base = super().workspace(whitened, ipc, replace(settings, lr_img=r.lr_img), ctx)
         syn_lr = torch.tensor(r.lr_teacher, device=ctx.device).requires_grad_(True)
         lr_optimizer = torch.optim.SGD([syn_lr], lr=r.lr_lr, momentum=0.5)
         ema = base.images.detach().clone() if r.ema_decay else None

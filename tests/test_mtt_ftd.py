@@ -62,9 +62,13 @@ def test_gsam_experts_differ_from_sgd_experts_from_the_same_start(home, small):
     assert not torch.allclose(sgd.flat(0, 1), gsam.flat(0, 1))
 
 
-def test_mtt_needs_experts_and_says_how_to_train_them(home, small):
+def test_mtt_needs_experts_and_says_how_to_train_them_or_trains_them_first(home, small):
+    store = ProxyStore(paths.proxy_dir())
     with pytest.raises(ProxynasError, match="proxynas experts --dataset digits"):
-        make_proxy(ProxyStore(paths.proxy_dir()), "mtt", small, 1, **SHRUNK)
+        make_proxy(store, "mtt", small, 1, **SHRUNK)
+    proxy = make_proxy(store, "mtt", small, 1, **(SHRUNK | {"train_experts": 1, "expert_train_epochs": 2}))
+    experts = open_set(paths.home(), "digits", small.train, ExpertSettings(net=NET), create=False)
+    assert experts.seeds(2) == [0] and proxy.card.settings["train_experts"] == 1
 
 
 @pytest.mark.parametrize("method", ["mtt", "ftd"])
