@@ -4,6 +4,8 @@ settings, evaluate each set with its paper's protocol, and set the figures besid
     python benchmarks/parity.py              # every row (a GPU; hours)
     python benchmarks/parity.py --quick      # DC and DSA at ipc 1, the papers' settings: one 10-minute GPU call
     python benchmarks/parity.py --shrunk     # the CPU form: digits, a few iterations and epochs (tested)
+    python benchmarks/parity.py --trajectory           # MTT and FTD on CIFAR-10, ipc 10 and 50 (a GPU; days)
+    python benchmarks/parity.py --trajectory --shrunk  # their CPU form: digits, experts first (tested)
 
 Resumable: a row whose JSON is in ``--out`` is not run again; a killed condensation resumes from its
 checkpoint and finished evaluation runs are in the results store (under ``$PROXYNAS_HOME/parity``).
@@ -32,6 +34,7 @@ from benchlib import RESULTS, environment
 from condensed.make import make_proxy
 from proxynas import paths
 from proxynas.datasets import load_dataset
+from proxynas.datasets.zca import whiten_like
 from proxynas.engine.executors import ExecutorOptions
 from proxynas.protocols import method_protocol, protocol_for
 from proxynas.proxies import ProxyStore
@@ -46,6 +49,10 @@ PUBLISHED = {("dc", 1): 70.5, ("dc", 10): 82.3, ("dc", 50): 83.6,
              ("dsa", 1): 70.6, ("dsa", 10): 84.6, ("dsa", 50): 88.7,
              ("idc", 1): 81.0, ("idc", 10): 86.0, ("idc", 50): 86.2,
              ("idc-i", 1): 70.7, ("idc-i", 10): 85.3, ("idc-i", 50): 89.1}
+# CIFAR-10, ConvNet: MTT (Cazenavette et al. 2022, Table 1) and FTD (Du et al. 2023, Table 1), as
+# FTD's Table 3 and its text repeat them for MTT at ipc 50; read from FTD's text, MTT's paper not read here.
+TRAJECTORY_PUBLISHED = {("mtt", 10): 65.3, ("mtt", 50): 71.6, ("ftd", 10): 66.6, ("ftd", 50): 73.8}
+PUBLISHED_BY_DATASET = {"fashion_mnist": PUBLISHED, "cifar10": TRAJECTORY_PUBLISHED}
 SMALL_NET = "d1_w32_relu_instancenorm_avgpool"
 
 
@@ -70,6 +77,13 @@ SHRUNK = Form("digits", tuple((m, ipc) for m in METHODS for ipc in (1, 2)), runs
     "dm": {"iterations": 3, "net": SMALL_NET},
     "idc": {"iterations": 1, "inner_loop": 1, "n_data": 16, "batch_real": 16, "net": SMALL_NET},
     "idc-i": {"iterations": 1, "inner_loop": 1, "n_data": 16, "batch_real": 16, "net": SMALL_NET}})
+# experts first (100 of 50 epochs, as both references' buffer scripts), then the references' settings
+TRAJECTORY = Form("cifar10", (("mtt", 10), ("mtt", 50), ("ftd", 10), ("ftd", 50)), runs=5, overrides={
+    m: {"train_experts": 100, "expert_train_epochs": 50} for m in ("mtt", "ftd")})
+_TINY_TRAJECTORY = {"iterations": 2, "net": SMALL_NET, "syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 1,
+                    "train_experts": 1, "expert_train_epochs": 1, "zca": "yes", "lr_img": 10.0}
+TRAJECTORY_SHRUNK = Form("digits", (("mtt", 1), ("ftd", 1)), runs=2, epochs=3,
+                         overrides={"mtt": _TINY_TRAJECTORY, "ftd": _TINY_TRAJECTORY})
 
 
 def run_row(method: str, ipc: int, form: Form, splits: Any, device: torch.device, home: Path,
@@ -88,7 +102,9 @@ def run_row(method: str, ipc: int, form: Form, splits: Any, device: torch.device
         print(f"[{name}] condensing with {method}'s defaults {wanted or ''}", file=sys.stderr, flush=True)
         proxy = make_proxy(store, method, splits, ipc, seed=0, device=device, **wanted)
     card = proxy.card
-    facts = {"ipc": card.ipc, "factor": card.settings.get("factor", 1), "method": method}
+    facts = {"ipc": card.ipc, "factor": card.settings.get("factor", 1), "method": method,
+             "syn_lr": (card.settings.get("learned") or {}).get("syn_lr")}
+    seen = whiten_like(card, splits, home / "zca")  # MTT/FTD sets made on ZCA'd images
     protocol = protocol_for(method_protocol(method), form.dataset, facts, exact=exact).with_(epochs=form.epochs)
     space = get_space("dc_convnet")
     plan = Plan(space, [space.default()], protocol, form.runs, trainset=name, dataset=form.dataset)
@@ -96,11 +112,11 @@ def run_row(method: str, ipc: int, form: Form, splits: Any, device: torch.device
           f"{form.runs} runs", file=sys.stderr, flush=True)
     start = time.perf_counter()
     with ResultsStore(home / "results.sqlite") as results:
-        train_into_store(plan, results, TrainingData(proxy.data, splits.val, splits.test),
+        train_into_store(plan, results, TrainingData(proxy.data, seen.val, seen.test),
                          executor=ExecutorOptions(device=str(device)))
         rows = sorted(plan_rows(results, plan), key=lambda r: r.seed)
     accs = [100 * r.test_acc for r in rows if r.status == "done" and r.test_acc is not None]
-    published = PUBLISHED.get((method, ipc)) if form.dataset == "fashion_mnist" else None
+    published = PUBLISHED_BY_DATASET.get(form.dataset, {}).get((method, ipc))
     return {"method": method, "ipc": ipc, "dataset": form.dataset, "proxy": name, "images": len(proxy.data),
             "test_acc_mean": statistics.fmean(accs) if accs else None,
             "test_acc_std": statistics.pstdev(accs) if accs else None, "test_accs": accs,
@@ -130,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="DC and DSA at ipc 1, the papers' settings")
     mode.add_argument("--shrunk", action="store_true", help="the CPU form on digits (few iterations and epochs)")
+    p.add_argument("--trajectory", action="store_true", help="MTT and FTD (CIFAR-10; with --shrunk: digits)")
     p.add_argument("--device", default="auto", help="cuda, cpu or auto")
     p.add_argument("--exact", action="store_true", help="evaluate with the DC reference's own loop (dc, dsa, dm)")
     p.add_argument("--out", type=Path, default=RESULTS, help="where the row JSONs and the table go")
@@ -137,7 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
-    form = SHRUNK if args.shrunk else QUICK if args.quick else FULL
+    if args.trajectory:
+        form = TRAJECTORY_SHRUNK if args.shrunk else TRAJECTORY
+    else:
+        form = SHRUNK if args.shrunk else QUICK if args.quick else FULL
     if device.type != "cuda" and not args.shrunk:
         print("parity: no CUDA GPU here; the papers' settings take days on a CPU. --shrunk runs the CPU form "
               "on digits", file=sys.stderr)

@@ -3,7 +3,7 @@
 Each method module registers its classes with ``@register_method``; importing this package imports them.
 """
 
-from condensed import coresets, dc, dm, dsa, idc  # noqa: F401  (each registers its methods)
+from condensed import coresets, dc, dm, dsa, ftd, idc, mtt  # noqa: F401  (each registers its methods)
 from condensed.base import Context, Method, Settings
 from condensed.registry import METHODS, get_method, list_methods, register_method
 

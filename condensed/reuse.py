@@ -17,7 +17,8 @@ from condensed.registry import get_method
 from proxynas.proxies import ProxyCard
 
 IMPORTED = "imported"
-DERIVED = ("kind", "resolved")  # card entries that follow from the method and its settings (Method.card_settings)
+# card entries that follow from the method and its settings, or that it learned (Method.card_settings)
+DERIVED = ("kind", "resolved", "learned")
 
 
 @dataclass(frozen=True)

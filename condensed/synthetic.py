@@ -145,8 +145,12 @@ class SyntheticMethod(Method):
                 save_checkpoint(ctx.checkpoint, work.state() | {
                     "key": key, "iteration": done, "losses": history[:done].cpu()})
             ctx.report(done, total)
-        data = TensorSet(work.images.detach().clone(), work.labels, train.num_classes)
+        data = TensorSet(self.result(work), work.labels, train.num_classes)
         return Synthesis(data, history.cpu().tolist())
+
+    def result(self, work: Workspace) -> Tensor:
+        """The learned images a run returns (FTD: their moving average)."""
+        return work.images.detach().clone()
 
     def workspace(self, train: TensorSet, ipc: int, settings: Any, ctx: Context) -> Workspace:
         generator = torch.Generator(device=ctx.device).manual_seed(ctx.seed)

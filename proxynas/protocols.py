@@ -34,7 +34,7 @@ PROTOCOLS: Registry[NamedProtocol] = Registry("protocol")
 
 # What the methods' papers evaluate with; coresets as the DC paper evaluates its baselines (the same loop).
 METHOD_PROTOCOLS = {"dc": "dc", "dsa": "dsa", "dm": "dm", "idc": "idc", "idc-i": "idc", "random": "dc",
-                    "herding": "dc", "kcenter": "dc", "mtt": "dsa"}
+                    "herding": "dc", "kcenter": "dc", "mtt": "mtt", "ftd": "ftd"}
 
 # The DC reference's evaluate_synset: SGD lr_net 0.01, momentum 0.9, weight decay 5e-4, batch_train 256,
 # lr x0.1 at half the epochs (Epoch // 2 + 1 in its own loop).
@@ -95,6 +95,24 @@ def idc(dataset: str, facts: dict[str, Any]) -> Protocol:
     if dataset == "svhn" and factor == 1 and ipc == 1:
         return base.with_(mixup="none", augment="idc_cutout")
     return base
+
+
+@register_protocol("mtt", "mtt-distillation distill.py: --epoch_eval_train 1000, DiffAugment (dsa True), "
+                          "args.lr_net = syn_lr.item(); utils.py evaluate_synset (SGD momentum 0.9, weight decay "
+                          "5e-4, batch_train 256, lr x0.1 at Epoch // 2 + 1)")
+def mtt(dataset: str, facts: dict[str, Any]) -> Protocol:
+    """DSA, 1000 epochs, at the step size the proxy learned (the card's ``learned.syn_lr``; 0.01, the
+    reference's lr_teacher, for a set without one). ZCA'd proxies are evaluated on ZCA'd images: the card
+    says so and the data is whitened where the proxy is read (``proxynas.cli.resolve``)."""
+    lr = facts.get("syn_lr") or _DC_BASE.lr
+    return _DC_BASE.with_(epochs=1000, augment="dsa", lr=float(lr))
+
+
+@register_protocol("ftd", "FTD-distillation distill_FTD.py: as mtt-distillation (evaluate_synset with "
+                          "lr_net = syn_lr.item(), 1000 epochs, DSA), on the EMA images")
+def ftd(dataset: str, facts: dict[str, Any]) -> Protocol:
+    """The same as ``mtt``."""
+    return mtt(dataset, facts)
 
 
 def protocol_for(name: str, dataset: str, facts: dict[str, Any] | None = None, *, exact: bool = False) -> Protocol:

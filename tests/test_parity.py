@@ -44,6 +44,20 @@ def test_the_shrunk_form_condenses_evaluates_tabulates_and_resumes(tmp_path):
     assert again.stdout == first.stdout  # the same table, from the stored rows
 
 
+@pytest.mark.slow
+def test_the_shrunk_trajectory_form_trains_experts_then_mtt_and_ftd(tmp_path):
+    out = tmp_path / "out"
+    proc = run(tmp_path / "home", "--trajectory", "--shrunk", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = {r["method"]: r for r in (json.loads(p.read_text()) for p in out.glob("parity_digits_cpu_*.json"))}
+    assert set(records) == {"mtt", "ftd"}
+    for method, r in records.items():
+        learned = r["condense"]["settings"]["learned"]["syn_lr"]
+        assert r["protocol"]["name"] == method and r["protocol"]["lr"] == learned and r["failed"] == 0
+        assert r["condense"]["settings"]["resolved"]["zca"] is True
+    assert (tmp_path / "home" / "experts" / "digits").is_dir()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_the_papers_settings_need_a_gpu(tmp_path):
     proc = run(tmp_path / "home", "--quick", "--out", str(tmp_path / "out"))
@@ -62,4 +76,5 @@ def test_the_published_figures_are_the_repositories():
     assert [parity.PUBLISHED["idc", i] for i in (1, 10, 50)] == [81.0, 86.0, 86.2]
     assert [parity.PUBLISHED["idc-i", i] for i in (1, 10, 50)] == [70.7, 85.3, 89.1]
     assert ("dm", 1) not in parity.PUBLISHED  # DM's repository publishes no FashionMNIST figure
+    assert parity.TRAJECTORY_PUBLISHED == {("mtt", 10): 65.3, ("mtt", 50): 71.6, ("ftd", 10): 66.6, ("ftd", 50): 73.8}
     assert parity.QUICK.rows == (("dc", 1), ("dsa", 1)) and parity.QUICK.overrides == {}  # papers' iterations

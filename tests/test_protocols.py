@@ -24,7 +24,7 @@ IDS = ["d1_w32_relu_instancenorm_avgpool", "d1_w32_sigmoid_batchnorm_avgpool",
 
 
 def test_the_registered_protocols_hold_the_reference_values():
-    assert list_protocols() == ["dc", "dm", "dsa", "idc"]
+    assert list_protocols() == ["dc", "dm", "dsa", "ftd", "idc", "mtt"]
     assert all(PROTOCOLS.get(n).source for n in list_protocols())  # each says where it comes from
     dc = protocol_for("dc", "fashion_mnist")
     assert (dc.epochs, dc.batch_size, dc.lr, dc.momentum, dc.weight_decay, dc.decay_epochs(), dc.gamma,
@@ -62,8 +62,10 @@ def test_exact_is_the_dc_reference_loop_and_leaves_idc_alone():
     exact = protocol_for("dsa", "cifar10", exact=True)
     assert (exact.total_epochs, exact.decay_epochs(), exact.restarts_optimizer) == (1001, [502], True)
     assert protocol_for("idc", "cifar10", exact=True) == protocol_for("idc", "cifar10")
-    assert [method_protocol(m) for m in ("dc", "dsa", "dm", "idc", "idc-i", "random", "mtt")] == [
-        "dc", "dsa", "dm", "idc", "idc", "dc", "dsa"]
+    assert [method_protocol(m) for m in ("dc", "dsa", "dm", "idc", "idc-i", "random", "mtt", "ftd")] == [
+        "dc", "dsa", "dm", "idc", "idc", "dc", "mtt", "ftd"]
+    # an imported MTT set (no learned step size on its card) trains as under dsa: the same key
+    assert protocol_for("mtt", "cifar10").key() == protocol_for("dsa", "cifar10").key()
     with pytest.raises(ProxynasError, match="milestone"):
         Protocol(milestones=("3/2",))
     with pytest.raises(ProxynasError, match="schedule"):

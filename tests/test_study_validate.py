@@ -157,6 +157,8 @@ def test_every_recipe_loads_and_cites_its_source(capsys):
     assert dc.baselines == ("early_stopping:1",) and dc.space.sample is None
     ftd = load_study("ftd2023-cifar10")
     assert {p.ipc for p in ftd.proxies} == {50} and ftd.truth.protocol.epochs == 200
+    assert [p.method for p in ftd.proxies] == ["random", "mtt", "ftd"]  # made here, experts first
+    assert all(p.settings["train_experts"] == 100 for p in ftd.proxies[1:])
     assert ftd.metrics.top_k == (5, 10, 20)
     assert main(["study", "list"]) == 0
     out = capsys.readouterr().out

@@ -90,7 +90,8 @@ def evaluation_protocol(args: argparse.Namespace, card: ProxyCard) -> tuple[Prot
             raise ProxynasError(f"no evaluation protocol is known for method '{card.method}' of this proxy",
                                 f"pass --protocol, one of {', '.join(list_protocols())}")
         why = f"the proxy's method is {card.method}"
-    facts = {"ipc": card.ipc, "factor": card.settings.get("factor", 1), "method": card.method}
+    facts = {"ipc": card.ipc, "factor": card.settings.get("factor", 1), "method": card.method,
+             "syn_lr": (card.settings.get("learned") or {}).get("syn_lr")}
     protocol = protocol_for(name, card.dataset, facts, exact=args.exact)
     changed = protocol.with_(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, augment=args.aug)
     if changed != protocol:

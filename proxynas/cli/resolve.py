@@ -9,6 +9,7 @@ from condensed.make import make_proxy
 from proxynas import paths
 from proxynas.cli.progress import bar
 from proxynas.datasets import DatasetSplits, dataset_info, load_dataset
+from proxynas.datasets.zca import whiten_like
 from proxynas.errors import ProxynasError, UnknownNameError
 from proxynas.proxies import Proxy, ProxyName, ProxyStore
 
@@ -51,4 +52,5 @@ def proxy_and_splits(name: str, *, data_root: str | None) -> tuple[Proxy, Datase
         raise ProxynasError(f"proxy {proxy.name} holds {proxy.data.shape} images of {proxy.data.num_classes} "
                             f"classes, but {splits.name} has {splits.shape} and {splits.num_classes}",
                             "make the proxy again from this dataset")
-    return proxy, splits
+    return proxy, whiten_like(proxy.card, splits, paths.home() / "zca")
+

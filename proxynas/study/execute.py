@@ -13,7 +13,9 @@ from typing import Protocol
 
 from condensed.make import make_proxy
 from condensed.reuse import forget
+from proxynas import paths
 from proxynas.datasets import DatasetSplits
+from proxynas.datasets.zca import whiten_like
 from proxynas.engine import resolve_device
 from proxynas.engine.executors import ExecutorOptions
 from proxynas.errors import ProxynasError
@@ -71,7 +73,8 @@ def run_study(steps: StudySteps, results: ResultsStore, proxies: ProxyStore, spl
         if step.proxy is not None:  # made or checked above; its card says when (results before are stale)
             proxy = proxies.load(step.proxy)
             created = proxy.card.created
-            data = TrainingData(proxy.data, splits.val, splits.test)
+            seen = whiten_like(proxy.card, splits, paths.home() / "zca")  # MTT/FTD sets made on ZCA'd images
+            data = TrainingData(proxy.data, seen.val, seen.test)
         _train(step, results, data, created, options, reporter, index)
     for name in steps.scorers:
         index += 1
