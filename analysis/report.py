@@ -18,6 +18,7 @@ from analysis.paper import PaperTable, caption, paper_cells
 from analysis.scores import METRICS, TOP_FRACTION, Metric
 from analysis.study import Comparison, Study
 from analysis.tables import COST_HEADER, OVERVIEW_HEADER, cost_rows, overview_rows
+from proxynas.identity import short
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -131,7 +132,8 @@ def render_html(study: Study, table: PaperTable | None = None) -> str:
 <p class="note">Intervals: bootstrap over candidates, {study.resamples} resamples, seed {study.seed}.</p>
 <h2>What was compared</h2>
 <p>Ground truth: every candidate trained on the full training split of {html.escape(study.dataset)}
-({html.escape(truth.trainset)}), {truth.epochs} epochs, {len(truth.done())} candidates, seeds
+({html.escape(truth.trainset)}, {html.escape(short(truth.trainset_id))}, regime {html.escape(truth.regime)}),
+{truth.epochs} epochs, {len(truth.done())} candidates, seeds
 {html.escape(", ".join(map(str, truth.seeds())))}; protocol: {html.escape(settings)}.
 Candidates are ranked by mean validation accuracy over seeds.</p>
 <p>Noise ceiling: {html.escape(study.ceiling_note)}.</p>

@@ -15,7 +15,7 @@ import numpy as np
 
 from analysis.baselines import resolve_baseline
 from analysis.scores import Score, evaluate_all
-from analysis.sides import Side, select_proxy, select_truth, truth_command
+from analysis.sides import Choice, Side, select_proxy, select_truth, truth_command
 from proxynas.errors import ProxynasError
 from proxynas.proxies import ProxyStore
 from proxynas.store import ResultsStore
@@ -56,6 +56,8 @@ class Comparison:
     dropped: dict[str, int]  # why candidates were left out -> how many
     scores: dict[str, Score]
     cost: Cost | None  # None for the noise ceiling
+    trainset_id: str = ""  # the training set by content (proxynas.identity)
+    regime: str = ""  # the numeric regime of its rows
 
 
 @dataclass(frozen=True)
@@ -78,12 +80,13 @@ class Study:
 
 def _line_up(label: str, kind: str, ranked: dict[str, float], truth_val: dict[str, float],
              truth_test: dict[str, float], dropped: dict[str, int], *, seed: int, resamples: int,
-             cost: Cost | None, trainset: str, epochs: int) -> Comparison:
+             cost: Cost | None, trainset: str, epochs: int, trainset_id: str = "",
+             regime: str = "") -> Comparison:
     """Align ``ranked`` (candidate -> accuracy) with the truth over the candidates both have, and score."""
     shared = tuple(sorted(set(ranked) & set(truth_val)))
     arrays = [np.array([side[c] for c in shared], dtype=float) for side in (ranked, truth_val, truth_test)]
     scores = evaluate_all(*arrays, seed=seed, resamples=resamples)
-    return Comparison(label, kind, trainset, epochs, shared, *arrays, dropped, scores, cost)
+    return Comparison(label, kind, trainset, epochs, shared, *arrays, dropped, scores, cost, trainset_id, regime)
 
 
 def _compare_side(side: Side, truth: Side, condense_seconds: float | None, *, seed: int,
@@ -103,7 +106,7 @@ def _compare_side(side: Side, truth: Side, condense_seconds: float | None, *, se
     values = {c: v for c, v in side.mean("val_acc").items() if c in shared}
     return _line_up(side.label, side.kind, values, truth.mean("val_acc"), truth.mean("test_acc"),
                     dropped, seed=seed, resamples=resamples, cost=cost, trainset=side.trainset,
-                    epochs=side.epochs)
+                    epochs=side.epochs, trainset_id=side.trainset_id, regime=side.regime)
 
 
 def noise_ceiling(truth: Side, space: str, dataset: str, *, seed: int,
@@ -120,31 +123,40 @@ def noise_ceiling(truth: Side, space: str, dataset: str, *, seed: int,
     label = f"truth seed {a} vs {b}"
     ceiling = _line_up(label, "noise ceiling", first, second, truth.mean("test_acc", seed=b), dropped,
                        seed=seed, resamples=resamples, cost=None, trainset=truth.trainset,
-                       epochs=truth.epochs)
+                       epochs=truth.epochs, trainset_id=truth.trainset_id, regime=truth.regime)
     return ceiling, f"{label}: the same metrics between two ground-truth seeds"
 
 
-def _condense_seconds(proxy_store: ProxyStore | None, name: str) -> float | None:
+def _proxy_file(proxy_store: ProxyStore | None, name: str) -> tuple[str | None, float | None]:
+    """(fingerprint, condensing seconds) of the proxy file ``name`` now; Nones when it is not there."""
     if proxy_store is None or name not in proxy_store:
-        return None
-    return float(proxy_store.load(name).card.seconds)
+        return None, None
+    proxy = proxy_store.load(name)
+    return proxy.data.fingerprint(), float(proxy.card.seconds)
 
 
 def compare(store: ResultsStore, *, dataset: str, proxies: Sequence[str] = (), baselines: Sequence[str] = (),
             space: str = "dc_convnet", truth_epochs: int | None = None, proxy_epochs: int | None = None,
-            proxy_store: ProxyStore | None = None, seed: int = 0, resamples: int = 1000) -> Study:
+            proxy_store: ProxyStore | None = None, seed: int = 0, resamples: int = 1000,
+            truth_identity: str | None = None, choice: Choice | None = None) -> Study:
     """Line every proxy and baseline up against the ground truth of ``dataset`` and score the rankings.
 
-    ``proxy_store`` supplies condensing seconds from the proxies' cards.
+    ``dataset`` may be ``DATASET@ID`` and a proxy ``NAME@ID`` (an identity other than the current one,
+    :mod:`analysis.sides`). ``proxy_store`` supplies each proxy's current fingerprint and its condensing
+    seconds; ``truth_identity`` the training split's fingerprint (None: unknown). ``choice``: the regime.
     ``seed`` drives the bootstrap; ``resamples=0`` skips the intervals.
     """
     if not proxies and not baselines:
         raise ProxynasError("nothing to compare with the ground truth", "name a --proxy or a --baseline")
-    truth = select_truth(store, space, dataset, truth_epochs)
+    choice = Choice() if choice is None else choice
+    dataset, _, want = dataset.partition("@")
+    truth = select_truth(store, space, dataset, truth_epochs, identity=truth_identity, want=want or None,
+                         choice=choice)
     sides: list[tuple[Side, float | None]] = []
     for name in proxies:
-        side = select_proxy(store, space, name, dataset, proxy_epochs)
-        sides.append((side, _condense_seconds(proxy_store, name)))
+        fingerprint, seconds = _proxy_file(proxy_store, name.partition("@")[0])
+        side = select_proxy(store, space, name, dataset, proxy_epochs, identity=fingerprint, choice=choice)
+        sides.append((side, seconds if side.trainset_id == fingerprint else None))
     for spec in baselines:
         sides.append((resolve_baseline(spec, store, space, dataset, truth), None))
     return compare_sides(truth, sides, space=space, dataset=dataset, seed=seed, resamples=resamples)

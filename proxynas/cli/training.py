@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from proxynas.cli.progress import bar
 from proxynas.engine import describe, resolve_device
 from proxynas.engine.executors import ExecutorOptions, make_executor
-from proxynas.runs import Plan, TrainingData, pending, plan_rows, train_into_store
+from proxynas.identity import short
+from proxynas.runs import Plan, TrainingData, pending, plan_rows, train_into_store, with_regime
 from proxynas.store import ResultRow, ResultsStore
 
 
@@ -45,23 +46,25 @@ def rank(rows: list[ResultRow]) -> list[Ranked]:
 
 
 def execute(plan: Plan, store: ResultsStore, data: TrainingData, executor: ExecutorOptions, *,
-            max_models: int | None, fresh: bool, quiet: bool = False) -> list[Ranked]:
+            max_models: int | None, fresh: bool, quiet: bool = False, command: str = "train") -> list[Ranked]:
     """Train what is not in the store yet (with a progress bar), then return the plan's ranking.
 
     The bar shows candidates done / total, throughput and ETA; with an executor that tells how many
     stacks are training (ray), also the running tasks.
     """
     runner = make_executor(executor)
+    plan = with_regime(plan, runner, data, None)
     jobs = plan.jobs()
     todo = len(pending(plan, store, fresh=fresh))
     if not quiet:
-        print(f"{plan.trainset}: {len(plan.candidates)} candidates x {plan.seeds} seed(s), "
-              f"{plan.protocol.epochs} epochs on {len(data.train)} images, {describe_executor(executor)}; "
+        print(f"{plan.trainset} ({short(plan.identity())}, {plan.regime}): {len(plan.candidates)} candidates x "
+              f"{plan.seeds} seed(s), {plan.protocol.epochs} epochs on {len(data.train)} images, "
+              f"{describe_executor(executor)}; "
               f"{len(jobs) - todo} already in the store, {todo} to train", file=sys.stderr)
     with bar(total=todo, desc=plan.trainset, unit="cand") as progress:
         runner.on_running = lambda running: progress.set_postfix_str(f"{running} running")
         train_into_store(plan, store, data, executor=runner, max_models=max_models, fresh=fresh,
-                         on_outcome=lambda outcome: progress.update(1))
+                         on_outcome=lambda outcome: progress.update(1), command=command)
     return rank(plan_rows(store, plan))
 
 

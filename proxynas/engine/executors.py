@@ -132,8 +132,9 @@ class LocalExecutor(Executor):
         workers = self.workers_for(task)
         self.streams = WorkerStreams(task.device)
         hook = serialized(on_epoch) if workers > 1 else on_epoch
-        yield from side_by_side(lambda: task.trainer(hook).train_splitting, stacks, workers, task.device,
-                                self.streams)
+        alone = workers <= 1 or len(stacks) <= 1  # no other stack trains meanwhile (engine.cost)
+        yield from side_by_side(lambda: task.trainer(hook, alone=alone).train_splitting, stacks, workers,
+                                task.device, self.streams)
 
     def workers_for(self, task: TrainingTask) -> int:
         """Compiled stacks train one at a time: compiling is not thread-safe."""

@@ -9,7 +9,6 @@ on its own. ``tests/test_engine_invariant.py`` holds the engine to it.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -20,7 +19,8 @@ from torch import nn
 
 from proxynas.augment import Augment
 from proxynas.datasets.base import TensorSet
-from proxynas.engine.accel import Accel, compile_failures
+from proxynas.engine.accel import Accel, compile_failures, regime_of
+from proxynas.engine.cost import StackClock, probe, shares
 from proxynas.engine.device import describe
 from proxynas.engine.fit import FitReport, accuracy, fit, release_cached_memory
 from proxynas.engine.layout import LayoutChooser
@@ -57,10 +57,12 @@ class Outcome:
     val_acc: float | None
     test_acc: float | None
     train_loss: float | None
-    seconds: float  # this job's share of its stack's wall time
+    seconds: float  # device-seconds this job used: its measured share of its stack's (``engine.cost``)
     epochs: int
     reason: str | None = None
     device: str | None = None  # where it trained (``engine.describe``)
+    regime: str = "fp32"  # the numeric regime it trained in (``proxynas.identity.regime_of``)
+    cost_method: str = ""  # how ``seconds`` was measured (``engine.cost``)
 
 
 @dataclass(frozen=True)
@@ -101,9 +103,10 @@ class TrainingTask:
         test = val if self.test is self.val else self.test.to(device)  # one set stays one (one evaluation)
         return replace(self, train=self.train.to(device), val=val, test=test)
 
-    def trainer(self, on_epoch: EpochCallback | None = None) -> StackTrainer:
+    def trainer(self, on_epoch: EpochCallback | None = None, *, alone: bool = True) -> StackTrainer:
+        """``alone``: the trainer's stacks are the only ones training in this process (``engine.cost``)."""
         accel = Accel.for_device(self.device) if self.accel is None else self.accel
-        return StackTrainer(self, accel, on_epoch)
+        return StackTrainer(self, accel, on_epoch, alone)
 
 
 def plan_stacks(jobs: Iterable[Job], space: Stackable, max_models: int,
@@ -161,8 +164,10 @@ class StackTrainer:
     task: TrainingTask
     accel: Accel
     on_epoch: EpochCallback | None = None
+    alone: bool = True  # no other stack trains in this process meanwhile (how its cost is measured)
     compile_error: str | None = field(default=None, init=False)  # set once torch.compile has failed
     layouts: LayoutChooser | None = field(default=None, init=False)  # CPU layout decisions (choose_layout)
+    probed: dict[str, float] = field(default_factory=dict, init=False)  # candidate -> one pass's seconds
 
     def train_splitting(self, group: list[Job]) -> list[Outcome]:
         """:meth:`train_stack`, halving the stack while it runs out of memory in training.
@@ -181,7 +186,7 @@ class StackTrainer:
         return self.train_splitting(group[:half]) + self.train_splitting(group[half:])
 
     def train_stack(self, group: list[Job]) -> list[Outcome]:
-        start = time.perf_counter()
+        clock = StackClock(self.task.device, self.alone).start()
         task = self.task
         stack = self.build(group)
         try:
@@ -195,19 +200,40 @@ class StackTrainer:
         val_acc = accuracy(stack, task.val, len(group), task.protocol.batch_size, self.accel)
         test_acc = (val_acc if task.test is task.val  # the same set (a benchmark's, a test's): scored once
                     else accuracy(stack, task.test, len(group), task.protocol.batch_size, self.accel))
-        seconds = (time.perf_counter() - start) / len(group)
+        total, method = clock.stop()
+        split = self.shares(group)
         epochs, where = task.protocol.total_epochs, describe(task.device)
+        regime = regime_of(self.accel, task.device)
         outcomes = []
         for g, job in enumerate(group):
             failed = int(report.failed_epoch[g])
+            seconds = total * split[g]
             if failed >= 0:
                 outcomes.append(Outcome(job, "failed", None, None, None, seconds, epochs,
                                         f"training loss became non-finite (nan/inf) in epoch {failed + 1}",
-                                        where))
+                                        where, regime, method))
             else:
                 outcomes.append(Outcome(job, "done", float(val_acc[g]), float(test_acc[g]),
-                                        float(report.final_loss[g]), seconds, epochs, None, where))
+                                        float(report.final_loss[g]), seconds, epochs, None, where, regime, method))
         return outcomes
+
+    def shares(self, group: list[Job]) -> list[float]:
+        """Each job's share of its stack's cost, measured (``engine.cost``); one job has all of it."""
+        if len(group) == 1:
+            return [1.0]
+        task = self.task
+        batch = min(task.protocol.batch_size, len(task.train))
+        x, y = task.train.images[:batch].unsqueeze(0), task.train.labels[:batch].unsqueeze(0)
+        for job in group:
+            if job.candidate.id not in self.probed:
+                def build(candidate: Candidate = job.candidate) -> nn.Module:
+                    with global_rng_lock:
+                        model = task.space.build_stack([candidate], [0], task.train.shape, task.train.num_classes)
+                    return model.to(task.device)
+
+                with self.accel.autocast(task.device):
+                    self.probed[job.candidate.id] = probe(build, x, y)
+        return shares([self.probed[job.candidate.id] for job in group])
 
     def build(self, group: list[Job]) -> nn.Module:
         task = self.task
