@@ -4,8 +4,8 @@ whole training set last.
 Columns: the ground-truth test accuracy of the candidate each ranking puts first (the papers'
 "performance"), Spearman's rho over all candidates, over the top fraction and the top k by ground truth,
 Kendall's tau, time (condensing plus training to rank, measured: the proxy card's seconds plus the
-stored rows' seconds) and storage (training images kept). Point values; the intervals are in the
-report (:mod:`analysis.tables`).
+stored rows' device-seconds, the work done whatever the workers or executor: README, "Cost") and
+storage (training images kept). Point values; the intervals are in the report (:mod:`analysis.tables`).
 """
 
 from __future__ import annotations
@@ -124,7 +124,8 @@ def paper_cells(table: PaperTable) -> tuple[list[str], list[list[str]], list[str
 def caption(table: PaperTable) -> str:
     return (f"{table.space} on {table.dataset}: performance = ground-truth test accuracy ({table.truth_epochs} "
             "epochs on the whole training set) of the candidate each ranking puts first; Spearman over all "
-            "candidates and over the top ones by ground truth; time = condensing + training to rank (measured)")
+            "candidates and over the top ones by ground truth; time = condensing + training to rank (measured "
+            "device-seconds)")
 
 
 def render_paper(table: PaperTable) -> str:

@@ -197,7 +197,8 @@ def select_proxy(store: ResultsStore, space: str, name: str, dataset: str, epoch
                  identity: str | None = None, choice: Choice | None = None) -> Side:
     """A proxy's search results: its protocol with the most rows, or the one trained ``epochs`` epochs.
 
-    ``name`` is ``NAME`` (the rows of ``identity``, the proxy file's fingerprint now) or ``NAME@ID``."""
+    ``name`` is ``NAME`` (the rows of ``identity``, the proxy file's fingerprint now; with no file, the rows
+    of the one set stored under that name) or ``NAME@ID``."""
     name, _, want = name.partition("@")
     groups = store.groups(space, name)
     if want:
@@ -205,11 +206,11 @@ def select_proxy(store: ResultsStore, space: str, name: str, dataset: str, epoch
         if not ids:
             raise ProxynasError(f"no search results for {name}@{want} ({space}); stored: {_stored_ids(groups)}",
                                 f"pass --proxy {name}@ID with one of those")
-    elif identity is None:
-        if groups:
+    elif identity is None:  # no file of that name: its results if they are of one set, else ask which
+        ids = {g.trainset_id for g in groups}
+        if len(ids) > 1:
             raise ProxynasError(f"proxy '{name}' is not in the proxy store, so which of its results are current "
                                 f"is unknown; stored: {_stored_ids(groups)}", f"pass --proxy {name}@ID")
-        ids = set()
     else:
         ids = {identity}
     found = runs(store, space, name, label=f"{name}@{want}" if want else name, kind="proxy", identities=ids)

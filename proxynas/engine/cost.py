@@ -15,6 +15,9 @@ worker threads side by side, or as Ray tasks on other machines. How it is measur
   work (measured in ``benchmarks/results/README.md``): the cost is real, and it is the regime's.
 - ``thread-cpu×N`` (CPU, N intra-op threads per worker and several workers in one process): the
   training thread's CPU time times N, an estimate (the helpers' time cannot be told apart per worker).
+- The clock starts after the stack is built (a candidate's first sight may measure its CPU layout,
+  ``engine.layout``) and after the process's one-time imports (:func:`settle`), so no stack carries
+  what its process pays once.
 - ``cuda-events`` (GPU): the time between CUDA events recorded on the stack's stream before building
   it and after scoring it. Stacks on concurrent streams overlap on the device, so their sum can exceed
   the GPU's wall time by up to the worker count (``CUDA_WORKERS``); one worker gives exclusive time.
@@ -36,6 +39,13 @@ import torch.nn.functional as F
 from torch import nn
 
 PROBE_RUNS = 3
+
+
+def settle() -> None:
+    """Pay this process's one-time costs before a clock starts: torch imports ``torch._dynamo`` lazily at
+    the first optimizer it makes (about 3 CPU-seconds measured here), which would otherwise land on
+    whichever stack a process trains first (each Ray worker process's, once)."""
+    import torch._dynamo  # noqa: F401
 
 
 @dataclass

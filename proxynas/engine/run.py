@@ -20,7 +20,7 @@ from torch import nn
 from proxynas.augment import Augment
 from proxynas.datasets.base import TensorSet
 from proxynas.engine.accel import Accel, compile_failures, regime_of
-from proxynas.engine.cost import StackClock, probe, shares
+from proxynas.engine.cost import StackClock, probe, settle, shares
 from proxynas.engine.device import describe
 from proxynas.engine.fit import FitReport, accuracy, fit, release_cached_memory
 from proxynas.engine.layout import LayoutChooser
@@ -186,9 +186,10 @@ class StackTrainer:
         return self.train_splitting(group[:half]) + self.train_splitting(group[half:])
 
     def train_stack(self, group: list[Job]) -> list[Outcome]:
-        clock = StackClock(self.task.device, self.alone).start()
         task = self.task
-        stack = self.build(group)
+        stack = self.build(group)  # a first sight of a candidate may measure its CPU layout: not its cost
+        settle()
+        clock = StackClock(task.device, self.alone).start()
         try:
             report = self.run_fit(stack, group, self.accel if self.compile_error is None else self.accel.eager())
         except compile_failures() as err:
