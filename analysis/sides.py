@@ -93,34 +93,37 @@ def runs(store: ResultsStore, space: str, trainset: str, *, label: str, kind: st
 
 
 def one_regime(found: list[Side], what: str, choice: Choice | None) -> list[Side]:
-    """``found`` narrowed to one regime: the chosen one; the only one; or, with pooling asked for, each
-    protocol's sides merged. Several regimes otherwise are an error that names them."""
+    """``found`` narrowed to one regime: the only one it has; else the chosen one; or, with pooling asked
+    for, each protocol's sides merged. Several regimes otherwise are an error that names them (a side of
+    one regime is used whatever ``--regime`` says: nothing is pooled there, and the tables name it)."""
     choice = Choice() if choice is None else choice
-    if choice.regime is not None:
-        chosen = [s for s in found if s.regime == choice.regime]
-        if not chosen:
-            stored = ", ".join(sorted({s.regime for s in found})) or "none"
-            raise ProxynasError(f"{what} has no rows in regime {choice.regime} (stored: {stored})",
-                                f"pass --regime {stored.split(', ')[0]}")
-        return chosen
-    regimes = Counter()
+    regimes: Counter[str] = Counter()
     for s in found:
-        regimes[s.regime] += len(s.rows)
-    if len(regimes) <= 1 or (len(regimes) == 2 and "published" in regimes):
+        if s.regime != "published":  # an imported truth is a side of its own, whatever trained beside it
+            regimes[s.regime] += len(s.rows)
+    if len(regimes) <= 1:
         return found
+    published = [s for s in found if s.regime == "published"]
+    listed = ", ".join(f"{r} ({n} rows)" for r, n in sorted(regimes.items()))
+    if choice.regime is not None:
+        if choice.regime not in regimes:
+            raise ProxynasError(f"{what} has no rows in regime {choice.regime}, only {listed}",
+                                f"pass --regime {regimes.most_common(1)[0][0]}, or --pool-regimes")
+        return published + [s for s in found if s.regime == choice.regime]
     if not choice.pool_regimes:
-        listed = ", ".join(f"{r} ({n} rows)" for r, n in sorted(regimes.items()))
         raise ProxynasError(f"{what} has rows trained in several numeric regimes: {listed}; they are not pooled",
                             f"pass --regime {regimes.most_common(1)[0][0]} to use one, or --pool-regimes")
     merged: dict[tuple[str, str], Side] = {}
     for s in found:
+        if s.regime == "published":
+            continue
         key = (s.trainset_id, s.protocol)
         if key in merged:
             m = merged[key]
             merged[key] = replace(m, rows=m.rows + s.rows, regime="+".join(sorted({*m.regime.split("+"), s.regime})))
         else:
             merged[key] = s
-    return list(merged.values())
+    return published + list(merged.values())
 
 
 def _datasets(side: Side) -> set[str]:

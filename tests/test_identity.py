@@ -109,3 +109,19 @@ def test_an_identity_that_is_not_stored_is_a_one_line_error(home, capsys, spec):
     assert main(["correlate", "--truth", spec, "--baseline", "early_stopping", "--resamples", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert "no ground truth for digits@" in err and "abcdef01 (1 rows)" in err and len(err.splitlines()) == 1
+
+
+def test_a_side_of_one_regime_is_used_as_it_is_and_the_table_names_both(home, capsys):
+    with ResultsStore(home / "results.sqlite") as store:
+        store.save_protocol("p", {"epochs": 5})
+        for i, cand in enumerate(["d1_w32_relu_none_none", "d2_w32_relu_none_none", "d3_w32_relu_none_none"]):
+            acc = 0.5 + 0.1 * i
+            store.put(ResultRow("dc_convnet", cand, "full_digits", "p", 0, "digits", "done", acc, acc, 1.0, 2.0, 5,
+                                trainset_id="published:y", regime="fp32"))
+            for regime in ("fp32", "bf16"):
+                store.put(ResultRow("dc_convnet", cand, "herding_digits_ipc5", "p", 0, "digits", "done", acc, acc,
+                                    1.0, 1.0, 5, trainset_id="0123456789abcdef", regime=regime))
+    assert main(["correlate", "--truth", "digits", "--proxy", "herding_digits_ipc5", "--resamples", "0",
+                 "--regime", "bf16"]) == 0
+    out = capsys.readouterr().out
+    assert "(published:y, regime fp32)" in out and "(01234567, bf16)" in out
