@@ -22,16 +22,18 @@ worker threads side by side, or as Ray tasks on other machines. How it is measur
   it and after scoring it. Stacks on concurrent streams overlap on the device, so their sum can exceed
   the GPU's wall time by up to the worker count (``CUDA_WORKERS``); one worker gives exclusive time.
 
-A stack of G models is split among them by a measured share: each candidate's seconds for one
-forward and backward pass alone (the median of three after a warm-up, once per candidate and
-trainer), normalised over the stack. A stack of one model is its whole cost.
+A stack of G models is split among them by a measured share: in a plain stack (``ListStack``) each
+trained model's seconds for one forward and backward pass (eval mode, the median of three after a
+warm-up, once per candidate and trainer), normalised over the stack; a fused stack (grouped
+convolutions) by the space's cost estimate (``SearchSpace.cost``), else evenly. A stack of one model
+is its whole cost.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -82,25 +84,28 @@ class StackClock:
 
 
 def pass_seconds(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Device-seconds of one forward and backward pass of ``model`` (a stack of one) on ``x``."""
+    """Device-seconds of one forward and backward pass of ``model`` (one model) on ``x``."""
+    def step() -> None:
+        out = model(x)
+        F.cross_entropy(out.reshape(-1, out.shape[-1]).float(), y.reshape(-1)).backward()
+
     if x.device.type == "cuda":
         begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         begin.record()
-        F.cross_entropy(model(x).flatten(0, 1).float(), y.flatten()).backward()
+        step()
         end.record()
         end.synchronize()
         seconds = begin.elapsed_time(end) / 1000.0
     else:
         start = time.thread_time()
-        F.cross_entropy(model(x).flatten(0, 1).float(), y.flatten()).backward()
+        step()
         seconds = time.thread_time() - start
     model.zero_grad(set_to_none=True)
     return seconds
 
 
-def probe(build: Callable[[], nn.Module], x: torch.Tensor, y: torch.Tensor) -> float:
-    """The median of :data:`PROBE_RUNS` timed passes of ``build()`` after one untimed one."""
-    model = build()
+def probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """The median of :data:`PROBE_RUNS` timed passes of ``model`` after one untimed one."""
     pass_seconds(model, x, y)
     return statistics.median(pass_seconds(model, x, y) for _ in range(PROBE_RUNS))
 

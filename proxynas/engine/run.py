@@ -202,7 +202,7 @@ class StackTrainer:
         test_acc = (val_acc if task.test is task.val  # the same set (a benchmark's, a test's): scored once
                     else accuracy(stack, task.test, len(group), task.protocol.batch_size, self.accel))
         total, method = clock.stop()
-        split = self.shares(group)
+        split = self.shares(group, stack)
         epochs, where = task.protocol.total_epochs, describe(task.device)
         regime = regime_of(self.accel, task.device)
         outcomes = []
@@ -218,23 +218,26 @@ class StackTrainer:
                                         float(report.final_loss[g]), seconds, epochs, None, where, regime, method))
         return outcomes
 
-    def shares(self, group: list[Job]) -> list[float]:
-        """Each job's share of its stack's cost, measured (``engine.cost``); one job has all of it."""
+    def shares(self, group: list[Job], stack: nn.Module) -> list[float]:
+        """Each job's share of its stack's cost, measured (``engine.cost``); one job has all of it.
+
+        A plain stack's models are timed one by one (the trained modules themselves, in eval mode: no
+        model is built again); a fused stack is split by the space's cost estimate, else evenly."""
         if len(group) == 1:
             return [1.0]
         task = self.task
-        batch = min(task.protocol.batch_size, len(task.train))
-        x, y = task.train.images[:batch].unsqueeze(0), task.train.labels[:batch].unsqueeze(0)
-        for job in group:
-            if job.candidate.id not in self.probed:
-                def build(candidate: Candidate = job.candidate) -> nn.Module:
-                    with global_rng_lock:
-                        model = task.space.build_stack([candidate], [0], task.train.shape, task.train.num_classes)
-                    return model.to(task.device)
-
-                with self.accel.autocast(task.device):
-                    self.probed[job.candidate.id] = probe(build, x, y)
-        return shares([self.probed[job.candidate.id] for job in group])
+        if isinstance(stack, ListStack):
+            batch = min(task.protocol.batch_size, len(task.train))
+            x, y = task.train.images[:batch], task.train.labels[:batch]
+            stack.eval()
+            for job, model in zip(group, stack.models, strict=True):
+                if job.candidate.id not in self.probed:
+                    with self.accel.autocast(task.device):
+                        self.probed[job.candidate.id] = probe(model, x, y)
+            return shares([self.probed[job.candidate.id] for job in group])
+        cost = getattr(task.space, "cost", None)
+        weights = [cost(job.candidate, task.train.shape) if cost else None for job in group]
+        return shares([1.0 if w is None else float(w) for w in weights])
 
     def build(self, group: list[Job]) -> nn.Module:
         task = self.task
