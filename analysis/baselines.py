@@ -31,8 +31,9 @@ def _same_settings(a: Side, b: Side) -> bool:
 @BASELINES.register("early_stopping")
 def early_stopping(store: ResultsStore, space: str, dataset: str, truth: Side, arg: str | None) -> Side:
     """The ground truth's training set under a shorter protocol: E epochs, or the fewest stored."""
-    shorter = [s for s in runs(store, space, truth.trainset, label="", kind="baseline")
-               if s.epochs < truth.epochs and _same_settings(s, truth)]
+    shorter = [s for s in runs(store, space, truth.trainset, label="", kind="baseline",
+                               identities={truth.trainset_id})
+               if s.epochs < truth.epochs and _same_settings(s, truth) and s.regime == truth.regime]
     if arg is not None:
         try:
             epochs = int(arg)

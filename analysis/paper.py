@@ -6,8 +6,8 @@ Columns: the ground-truth test accuracy of the candidate each ranking puts first
 that failed on that side (counted at chance accuracy, ranked last, not dropped), Spearman's rho over
 all candidates, over the top fraction and the top k by ground truth,
 Kendall's tau, time (condensing plus training to rank, measured: the proxy card's seconds plus the
-stored rows' seconds) and storage (training images kept). Point values; the intervals are in the
-report (:mod:`analysis.tables`).
+stored rows' device-seconds, the work done whatever the workers or executor: README, "Cost") and
+storage (training images kept). Point values; the intervals are in the report (:mod:`analysis.tables`).
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def caption(table: PaperTable) -> str:
             "epochs on the whole training set) of the candidate each ranking puts first (the mean of those tied "
             "for first); failed = candidates whose training failed on that side, counted at chance accuracy "
             "(ranked last); Spearman over all candidates and over the top ones by ground truth; "
-            "time = condensing + training to rank (measured)")
+            "time = condensing + training to rank (measured device-seconds)")
 
 
 def render_paper(table: PaperTable) -> str:

@@ -27,6 +27,7 @@ from analysis.tables import (
     truth_candidates_text,
 )
 from proxynas.atomic import atomic_write_text
+from proxynas.identity import short
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -153,7 +154,8 @@ def render_html(study: Study, table: PaperTable | None = None) -> str:
 <p class="note">{html.escape(interval_note(study))}.</p>
 <h2>What was compared</h2>
 <p>Ground truth: every candidate trained on the full training split of {html.escape(study.dataset)}
-({html.escape(truth.trainset)}), {truth.epochs} epochs, {html.escape(truth_candidates_text(study))}, seeds
+({html.escape(truth.trainset)}, {html.escape(short(truth.trainset_id))}, regime {html.escape(truth.regime)}),
+{truth.epochs} epochs, {html.escape(truth_candidates_text(study))}, seeds
 {html.escape(", ".join(map(str, truth.seeds())))}; protocol: {html.escape(settings)}.
 Candidates are ranked by mean validation accuracy over seeds.</p>
 <p>Noise ceiling: {html.escape(study.ceiling_note)}.</p>

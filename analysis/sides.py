@@ -1,19 +1,26 @@
-"""One side of a comparison: the stored results of one training set under one protocol.
+"""One side of a comparison: the stored results of one training set (by content) under one protocol, in one
+numeric regime.
 
-The ground truth is the training set ``full_{dataset}`` under its longest protocol (trained by
-``proxynas truth`` or imported from published results by ``proxynas truth import``); a proxy is the
-training set named after it under the protocol it has most rows for. ``--truth-epochs`` and
-``--epochs`` pick other protocols when a store holds several.
+The ground truth is the training split's rows (``trainset_id`` its fingerprint; or a truth imported by
+``proxynas truth import``) under its longest protocol; a proxy is the stored rows of its current file's
+fingerprint under the protocol it has most rows for. ``NAME@ID`` asks for another identity: a
+fingerprint's first digits, or ``legacy`` (rows migrated from a store older than identities).
+``--truth-epochs`` and ``--epochs`` pick other protocols when a store holds several.
+
+Regimes (fp32, tf32, bf16) are never pooled silently: a side whose rows span several is an error
+naming them, unless one is chosen (``regime``) or pooling is asked for (``pool_regimes``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from typing import Any
 
 from proxynas.errors import ProxynasError
-from proxynas.store import ResultRow, ResultsStore, truth_trainset
+from proxynas.identity import short
+from proxynas.store import Group, ResultRow, ResultsStore, truth_trainset
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,8 @@ class Side:
     epochs: int
     settings: dict[str, Any]  # the protocol's settings, as stored
     rows: tuple[ResultRow, ...]
+    trainset_id: str = ""  # the training set by content (proxynas.identity)
+    regime: str = ""  # the numeric regime of its rows; 'a+b' when pooled
 
     def candidates(self) -> set[str]:
         return {r.candidate for r in self.rows}
@@ -40,8 +49,11 @@ class Side:
     def seeds(self) -> list[int]:
         return sorted({r.seed for r in self.rows})
 
+    def regimes(self) -> list[str]:
+        return sorted({r.regime for r in self.rows})
+
     def seconds(self, candidates: set[str] | None = None) -> float:
-        """Training seconds spent, failed rows included, on ``candidates`` (default: all)."""
+        """Device-seconds spent, failed rows included, on ``candidates`` (default: all)."""
         return sum(r.seconds for r in self.rows if candidates is None or r.candidate in candidates)
 
     def mean(self, column: str, seed: int | None = None) -> dict[str, float]:
@@ -55,17 +67,63 @@ class Side:
         return {c: math.fsum(v) / len(v) for c, v in sums.items()}
 
 
-def runs(store: ResultsStore, space: str, trainset: str, *, label: str, kind: str) -> list[Side]:
-    """Every protocol stored for ``trainset`` in ``space``, as sides."""
-    out = []
-    for name, key, _dataset, _count in store.trainsets(space):
-        if name != trainset:
+@dataclass(frozen=True)
+class Choice:
+    """Which rows a comparison reads besides the names: an identity, a regime, or all regimes pooled."""
+
+    regime: str | None = None
+    pool_regimes: bool = False
+
+
+def _side(store: ResultsStore, space: str, group: Group, *, label: str, kind: str) -> Side:
+    rows = tuple(store.rows(space=space, trainset_id=group.trainset_id, protocol=group.protocol,
+                            regime=group.regime))
+    settings = store.protocol(group.protocol) or {}
+    epochs = int(settings.get("epochs", max(r.epochs for r in rows)))
+    return Side(label, kind, group.trainset, group.protocol, epochs, settings, rows, group.trainset_id,
+                group.regime)
+
+
+def runs(store: ResultsStore, space: str, trainset: str, *, label: str, kind: str,
+         identities: set[str] | None = None) -> list[Side]:
+    """Every (identity, protocol, regime) stored for the display name ``trainset`` in ``space``, as sides
+    (only ``identities`` when given)."""
+    return [_side(store, space, g, label=label, kind=kind) for g in store.groups(space, trainset)
+            if identities is None or g.trainset_id in identities]
+
+
+def one_regime(found: list[Side], what: str, choice: Choice | None) -> list[Side]:
+    """``found`` narrowed to one regime: the only one it has; else the chosen one; or, with pooling asked
+    for, each protocol's sides merged. Several regimes otherwise are an error that names them (a side of
+    one regime is used whatever ``--regime`` says: nothing is pooled there, and the tables name it)."""
+    choice = Choice() if choice is None else choice
+    regimes: Counter[str] = Counter()
+    for s in found:
+        if s.regime != "published":  # an imported truth is a side of its own, whatever trained beside it
+            regimes[s.regime] += len(s.rows)
+    if len(regimes) <= 1:
+        return found
+    published = [s for s in found if s.regime == "published"]
+    listed = ", ".join(f"{r} ({n} rows)" for r, n in sorted(regimes.items()))
+    if choice.regime is not None:
+        if choice.regime not in regimes:
+            raise ProxynasError(f"{what} has no rows in regime {choice.regime}, only {listed}",
+                                f"pass --regime {regimes.most_common(1)[0][0]}, or --pool-regimes")
+        return published + [s for s in found if s.regime == choice.regime]
+    if not choice.pool_regimes:
+        raise ProxynasError(f"{what} has rows trained in several numeric regimes: {listed}; they are not pooled",
+                            f"pass --regime {regimes.most_common(1)[0][0]} to use one, or --pool-regimes")
+    merged: dict[tuple[str, str], Side] = {}
+    for s in found:
+        if s.regime == "published":
             continue
-        rows = tuple(store.rows(space=space, trainset=trainset, protocol=key))
-        settings = store.protocol(key) or {}
-        epochs = int(settings.get("epochs", max(r.epochs for r in rows)))
-        out.append(Side(label, kind, trainset, key, epochs, settings, rows))
-    return out
+        key = (s.trainset_id, s.protocol)
+        if key in merged:
+            m = merged[key]
+            merged[key] = replace(m, rows=m.rows + s.rows, regime="+".join(sorted({*m.regime.split("+"), s.regime})))
+        else:
+            merged[key] = s
+    return published + list(merged.values())
 
 
 def _datasets(side: Side) -> set[str]:
@@ -77,11 +135,53 @@ def truth_command(dataset: str, space: str, epochs: int | None = None) -> str:
     return cmd + (f" --epochs {epochs}" if epochs is not None else "")
 
 
-def select_truth(store: ResultsStore, space: str, dataset: str, epochs: int | None = None) -> Side:
-    """The ground truth: the longest full-data protocol, or the one trained ``epochs`` epochs."""
-    found = runs(store, space, truth_trainset(dataset), label="truth", kind="truth")
+def _matching(groups: list[Group], name: str, want: str) -> set[str]:
+    """Identities of ``groups`` that ``want`` names: a fingerprint's first digits, 'legacy', or whole."""
+    if want == "legacy":
+        return {g.trainset_id for g in groups if g.trainset_id == f"legacy:{name}"}
+    return {g.trainset_id for g in groups if g.trainset_id == want or g.trainset_id.startswith(want)}
+
+
+def _stored_ids(groups: list[Group]) -> str:
+    ids: dict[str, int] = {}
+    for g in groups:
+        ids[g.trainset_id] = ids.get(g.trainset_id, 0) + g.count
+    return ", ".join(f"{short(i)} ({n} rows)" for i, n in ids.items()) or "none"
+
+
+def select_truth(store: ResultsStore, space: str, dataset: str, epochs: int | None = None, *,
+                 identity: str | None = None, want: str | None = None, choice: Choice | None = None) -> Side:
+    """The ground truth: the longest full-data protocol, or the one trained ``epochs`` epochs.
+
+    ``identity``: the training split's fingerprint now (None when its files cannot be read: then the
+    only trained identity stored, if there is one); imported truths always count. ``want``: the
+    identity asked for (``--truth DATASET@ID``).
+    """
+    name = truth_trainset(dataset)
+    groups = [g for g in store.groups(space, name) if g.dataset == dataset]
+    if want is not None:
+        ids = _matching(groups, name, want)
+        if not ids:
+            raise ProxynasError(f"no ground truth for {dataset}@{want} ({space}); stored: {_stored_ids(groups)}",
+                                f"pass --truth {dataset}@ID with one of those")
+    else:
+        trained = {g.trainset_id for g in groups if not g.trainset_id.startswith(("published:", "legacy:"))}
+        ids = {g.trainset_id for g in groups if g.trainset_id.startswith("published:")}
+        if identity is not None:
+            ids |= trained & {identity}
+        elif len(trained) == 1:
+            ids |= trained
+        elif trained:
+            raise ProxynasError(f"the training split of {dataset} cannot be read to tell which of its ground "
+                                f"truths is current; stored: {_stored_ids(groups)}",
+                                f"pass --data-root, or --truth {dataset}@ID")
+    found = runs(store, space, name, label="truth", kind="truth", identities=ids)
     if not found:
-        raise ProxynasError(f"no ground truth for {dataset} ({space}) in {store.path}",
+        older = [g for g in groups if g.trainset_id not in ids]
+        hint = (f"; the store holds ground truths of other data ({_stored_ids(older)}): pass --truth "
+                f"{dataset}@ID to use one" if older else "")
+        raise ProxynasError(f"no ground truth for {dataset} ({space}) on its current training split in "
+                            f"{store.path}{hint}",
                             f"run `{truth_command(dataset, space)}` on the candidates your proxies searched, "
                             f"or store published accuracies with `proxynas truth import`")
     if epochs is not None:
@@ -92,21 +192,42 @@ def select_truth(store: ResultsStore, space: str, dataset: str, epochs: int | No
                                 f"pass --truth-epochs {stored.split(', ')[-1]} or run "
                                 f"`{truth_command(dataset, space, epochs)}`")
         found = chosen
+    found = one_regime(found, f"the ground truth of {dataset}", choice)
     return max(found, key=lambda s: (s.epochs, len(s.rows)))
 
 
-def select_proxy(store: ResultsStore, space: str, name: str, dataset: str, epochs: int | None = None) -> Side:
-    """A proxy's search results: its protocol with the most rows, or the one trained ``epochs`` epochs."""
-    found = runs(store, space, name, label=name, kind="proxy")
+def select_proxy(store: ResultsStore, space: str, name: str, dataset: str, epochs: int | None = None, *,
+                 identity: str | None = None, choice: Choice | None = None) -> Side:
+    """A proxy's search results: its protocol with the most rows, or the one trained ``epochs`` epochs.
+
+    ``name`` is ``NAME`` (the rows of ``identity``, the proxy file's fingerprint now; with no file, the rows
+    of the one set stored under that name) or ``NAME@ID``."""
+    name, _, want = name.partition("@")
+    groups = store.groups(space, name)
+    if want:
+        ids = _matching(groups, name, want)
+        if not ids:
+            raise ProxynasError(f"no search results for {name}@{want} ({space}); stored: {_stored_ids(groups)}",
+                                f"pass --proxy {name}@ID with one of those")
+    elif identity is None:  # no file of that name: its results if they are of one set, else ask which
+        ids = {g.trainset_id for g in groups}
+        if len(ids) > 1:
+            raise ProxynasError(f"proxy '{name}' is not in the proxy store, so which of its results are current "
+                                f"is unknown; stored: {_stored_ids(groups)}", f"pass --proxy {name}@ID")
+    else:
+        ids = {identity}
+    found = runs(store, space, name, label=f"{name}@{want}" if want else name, kind="proxy", identities=ids)
     if epochs is not None:
         found = [s for s in found if s.epochs == epochs]
     if not found:
         stored = sorted({t for t, *_ in store.trainsets(space) if not t.startswith("full_")})
         trained = f" trained {epochs} epochs" if epochs is not None else ""
-        raise ProxynasError(f"no search results for proxy '{name}'{trained} ({space}); "
+        older = f"; results of earlier sets of this name: {_stored_ids(groups)} (--proxy {name}@ID)" if groups else ""
+        raise ProxynasError(f"no search results for proxy '{name}'{trained} ({space}) on its current file{older}; "
                             f"stored proxies: {', '.join(stored) or 'none'}",
                             f"run `proxynas search --proxy {name}"
                             f"{f' --epochs {epochs}' if epochs is not None else ''}` first")
+    found = one_regime(found, f"proxy '{name}'", choice)
     side = max(found, key=lambda s: (len(s.rows), s.epochs))
     scored_on = _datasets(side)
     if scored_on != {dataset}:

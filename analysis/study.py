@@ -19,7 +19,7 @@ from analysis.baselines import resolve_baseline
 from analysis.ceiling import ceiling_scores
 from analysis.scores import Score, evaluate_tables
 from analysis.seeds import mean_of, seed_table
-from analysis.sides import Side, select_proxy, select_truth, truth_command
+from analysis.sides import Choice, Side, select_proxy, select_truth, truth_command
 from proxynas.errors import ProxynasError
 from proxynas.proxies import ProxyStore
 from proxynas.store import ResultsStore
@@ -62,6 +62,8 @@ class Comparison:
     cost: Cost | None  # None for the noise ceiling
     failed: dict[str, int]  # where candidates failed ('ranked side', 'ground truth') -> how many, ranked last
     seeds: tuple[int, int] = (1, 1)  # most seeds per candidate on the ranked side and on the ground truth
+    trainset_id: str = ""  # the training set by content (proxynas.identity)
+    regime: str = ""  # the numeric regime of its rows
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,8 @@ def _compare_side(side: Side, truth: Side, condense_seconds: float | None, *, da
     scores = evaluate_tables(ranked, reference, seed=seed, resamples=resamples)
     return Comparison(side.label, side.kind, side.trainset, side.epochs, ranked.candidates, ranked.mean_val(),
                       reference.mean_val(), reference.mean_test(), dropped, scores, cost, failed,
-                      (int(ranked.runs().max()), int(reference.runs().max())))
+                      (int(ranked.runs().max()), int(reference.runs().max())),
+                      side.trainset_id, side.regime)
 
 
 def noise_ceiling(truth: Side, space: str, dataset: str, *, seed: int,
@@ -118,33 +121,43 @@ def noise_ceiling(truth: Side, space: str, dataset: str, *, seed: int,
     others = slice(1, None)
     ceiling = Comparison(f"noise ceiling ({s} seeds)", "noise ceiling", truth.trainset, truth.epochs,
                          table.candidates, table.val[:, 0], mean_of(table.val[:, others]),
-                         mean_of(table.test[:, others], table.val[:, others]), dropped, scores, None, failed, (1, s))
+                         mean_of(table.test[:, others], table.val[:, others]), dropped, scores, None, failed, (1, s),
+                         truth.trainset_id, truth.regime)
     return ceiling, (f"{s} ground-truth seeds; Spearman and Kendall: the noise-free truth against the {s}-seed "
                      f"mean (Spearman-Brown), an upper bound; other metrics: one seed against the mean of the "
                      f"other {s - 1}, a reference")
 
 
-def _condense_seconds(proxy_store: ProxyStore | None, name: str) -> float | None:
+def _proxy_file(proxy_store: ProxyStore | None, name: str) -> tuple[str | None, float | None]:
+    """(fingerprint, condensing seconds) of the proxy file ``name`` now; Nones when it is not there."""
     if proxy_store is None or name not in proxy_store:
-        return None
-    return float(proxy_store.load(name).card.seconds)
+        return None, None
+    proxy = proxy_store.load(name)
+    return proxy.data.fingerprint(), float(proxy.card.seconds)
 
 
 def compare(store: ResultsStore, *, dataset: str, proxies: Sequence[str] = (), baselines: Sequence[str] = (),
             space: str = "dc_convnet", truth_epochs: int | None = None, proxy_epochs: int | None = None,
-            proxy_store: ProxyStore | None = None, seed: int = 0, resamples: int = 1000) -> Study:
+            proxy_store: ProxyStore | None = None, seed: int = 0, resamples: int = 1000,
+            truth_identity: str | None = None, choice: Choice | None = None) -> Study:
     """Line every proxy and baseline up against the ground truth of ``dataset`` and score the rankings.
 
-    ``proxy_store`` supplies condensing seconds from the proxies' cards.
+    ``dataset`` may be ``DATASET@ID`` and a proxy ``NAME@ID`` (an identity other than the current one,
+    :mod:`analysis.sides`). ``proxy_store`` supplies each proxy's current fingerprint and its condensing
+    seconds; ``truth_identity`` the training split's fingerprint (None: unknown). ``choice``: the regime.
     ``seed`` drives the bootstrap; ``resamples=0`` skips the intervals.
     """
     if not proxies and not baselines:
         raise ProxynasError("nothing to compare with the ground truth", "name a --proxy or a --baseline")
-    truth = select_truth(store, space, dataset, truth_epochs)
+    choice = Choice() if choice is None else choice
+    dataset, _, want = dataset.partition("@")
+    truth = select_truth(store, space, dataset, truth_epochs, identity=truth_identity, want=want or None,
+                         choice=choice)
     sides: list[tuple[Side, float | None]] = []
     for name in proxies:
-        side = select_proxy(store, space, name, dataset, proxy_epochs)
-        sides.append((side, _condense_seconds(proxy_store, name)))
+        fingerprint, seconds = _proxy_file(proxy_store, name.partition("@")[0])
+        side = select_proxy(store, space, name, dataset, proxy_epochs, identity=fingerprint, choice=choice)
+        sides.append((side, seconds if side.trainset_id == fingerprint else None))
     for spec in baselines:
         sides.append((resolve_baseline(spec, store, space, dataset, truth), None))
     return compare_sides(truth, sides, space=space, dataset=dataset, seed=seed, resamples=resamples)

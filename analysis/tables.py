@@ -10,6 +10,7 @@ from typing import Any
 from analysis.scores import METRICS
 from analysis.study import Comparison, Study
 from proxynas.atomic import atomic_text
+from proxynas.identity import short
 
 
 def grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -43,7 +44,8 @@ def failed_text(c: Comparison) -> str:
 
 def overview_rows(study: Study) -> list[list[str]]:
     """What was compared: training set, epochs, candidates compared (failed ones among them) and left out."""
-    return [[c.label, c.kind, c.trainset, str(c.epochs), str(len(c.candidates)), failed_text(c),
+    return [[c.label, c.kind, f"{c.trainset} ({short(c.trainset_id)}, {c.regime})", str(c.epochs),
+             str(len(c.candidates)), failed_text(c),
              "; ".join(f"{n} {why}" for why, n in c.dropped.items() if n) or "none"]
             for c in study.everything()]
 
@@ -109,7 +111,8 @@ def cost_table(study: Study) -> str:
 def render(study: Study) -> str:
     """Everything a terminal user needs, as one block of text."""
     truth = study.truth
-    head = (f"{study.space} on {study.dataset}: ground truth {truth.trainset}, {truth.epochs} epochs, "
+    head = (f"{study.space} on {study.dataset}: ground truth {truth.trainset} ({short(truth.trainset_id)}, "
+            f"regime {truth.regime}), {truth.epochs} epochs, "
             f"{truth_candidates_text(study)}, seeds {', '.join(map(str, truth.seeds()))}\n"
             f"noise ceiling: {study.ceiling_note}\n"
             f"{interval_note(study)}")
@@ -123,7 +126,8 @@ def _comparison_dict(c: Comparison) -> dict[str, Any]:
                 "total_seconds": c.cost.total_seconds, "truth_seconds": c.cost.truth_seconds,
                 "share_of_truth": c.cost.share_of_truth,
                 "spearman_per_minute": c.cost.per_minute(c.scores["spearman"].value)}
-    return {"label": c.label, "kind": c.kind, "trainset": c.trainset, "epochs": c.epochs,
+    return {"label": c.label, "kind": c.kind, "trainset": c.trainset, "trainset_id": c.trainset_id,
+            "regime": c.regime, "epochs": c.epochs,
             "candidates": len(c.candidates), "failed": c.failed, "seeds": {"ranked": c.seeds[0], "truth": c.seeds[1]},
             "dropped": c.dropped, "cost": cost,
             "metrics": {name: score.to_dict() for name, score in c.scores.items()}}
@@ -134,7 +138,8 @@ def to_json(study: Study) -> dict[str, Any]:
     truth = study.truth
     return {
         "space": study.space, "dataset": study.dataset,
-        "truth": {"trainset": truth.trainset, "protocol": truth.protocol, "epochs": truth.epochs,
+        "truth": {"trainset": truth.trainset, "trainset_id": truth.trainset_id, "regime": truth.regime,
+                  "protocol": truth.protocol, "epochs": truth.epochs,
                   "candidates": len(truth.candidates()), "failed": len(truth.failed()), "seeds": truth.seeds(),
                   "seconds": truth.seconds()},
         "bootstrap": {"resamples": study.resamples, "seed": study.seed, "level": 0.95,

@@ -258,14 +258,14 @@ def test_pick_is_placed_in_the_exhaustive_search_and_the_truth(tmp_path):
         for i, cid in enumerate(ids[:719]):
             store.put(row(cid, PROXY, i / 1000))
         pick = ids[5]
-        assert report.exhaustive_standing(store, "dc_convnet", len(space), PROXY, "p1", pick) is None
+        assert report.exhaustive_standing(store, "dc_convnet", len(space), PROXY, "p1", pick, f"name:{PROXY}") is None
         store.put(row(ids[719], PROXY, 0.9))
         store.put(row(pick, PROXY, 0.2, seed=1))  # a second seed: its mean counts in the search's ranking
-        found = report.exhaustive_standing(store, "dc_convnet", len(space), PROXY, "p1", pick)
+        found = report.exhaustive_standing(store, "dc_convnet", len(space), PROXY, "p1", pick, f"name:{PROXY}")
         # above the pick's mean 0.1025: ids[103..718] and ids[719]
         assert (found.rank, found.total, found.best.candidate) == (618, 720, ids[719])
         assert found.pick.val_acc == pytest.approx((0.005 + 0.2) / 2) and found.pick.seeds == 2
-        seed_1 = report.tried(store, "dc_convnet", PROXY, "p1", 1, [pick, ids[0]])
+        seed_1 = report.tried(store, "dc_convnet", f"name:{PROXY}", "p1", 1, [pick, ids[0]])
         assert [s.candidate for s in seed_1] == [pick]
 
         truth = truth_trainset("digits")

@@ -21,6 +21,7 @@ from proxynas.cli.resolve import proxy_store
 from proxynas.datasets import load_dataset
 from proxynas.engine import resolve_device
 from proxynas.errors import ProxynasError
+from proxynas.identity import short
 from proxynas.proxies import ProxyName
 from proxynas.proxies.store import read_header
 
@@ -97,15 +98,16 @@ def run(args: argparse.Namespace) -> int:
     card = proxy.card
     print(f"{name}: {len(proxy.data)} images {card.shape} of {card.num_classes} classes, "
           f"made in {card.seconds:.1f} s -> {store.path(name)}")
-    _note_old_results(name, card.created)
+    _note_old_results(name, proxy.data.fingerprint())
     return 0
 
 
-def _note_old_results(name: str, created: float) -> None:
-    """Search results trained on an earlier set of this name are out of date: say how to retrain them."""
+def _note_old_results(name: str, fingerprint: str) -> None:
+    """Results trained on an earlier set of this name stay under its fingerprint: say so, and how to read them."""
     with open_results() as results:
-        old = [r for r in results.rows(trainset=name) if r.finished_at < created]
+        old = sorted({r.trainset_id for r in results.rows(trainset=name) if r.trainset_id != fingerprint})
     if old:
-        print(f"note: {len(old)} search results in the store were trained on the earlier {name}; "
-              f"`proxynas search --proxy {name} --fresh` retrains them (`proxynas study run` does it by itself)",
-              file=sys.stderr)
+        ids = ", ".join(short(i) for i in old)
+        print(f"note: the store holds results of earlier sets named {name} ({ids}); they stay readable under "
+              f"their own identity (`proxynas correlate --proxy {name}@{short(old[-1])}`), never mixed with this "
+              f"one's ({short(fingerprint)}), which starts from nothing", file=sys.stderr)

@@ -13,10 +13,19 @@ from proxynas.cli.options import open_results
 
 def add_study_options(p: argparse.ArgumentParser) -> None:
     """What to compare; shared with ``proxynas report``."""
-    p.add_argument("--truth", required=True, metavar="DATASET",
-                   help="dataset whose ground truth (`proxynas truth --dataset DATASET`) is the reference")
-    p.add_argument("--proxy", action="append", default=[], metavar="NAME",
-                   help="a proxy searched with `proxynas search --proxy NAME` (repeatable)")
+    p.add_argument("--truth", required=True, metavar="DATASET[@ID]",
+                   help="dataset whose ground truth (`proxynas truth --dataset DATASET`) is the reference: the "
+                        "one trained on its training split now (or imported); @ID another (a fingerprint's "
+                        "first digits, or legacy)")
+    p.add_argument("--proxy", action="append", default=[], metavar="NAME[@ID]",
+                   help="a proxy searched with `proxynas search --proxy NAME`: the results of its current file; "
+                        "NAME@ID those of an earlier set of that name (repeatable)")
+    p.add_argument("--regime", choices=["fp32", "tf32", "bf16"],
+                   help="use the rows trained in this numeric regime when a side holds several")
+    p.add_argument("--pool-regimes", action="store_true",
+                   help="pool rows of different numeric regimes into one side (refused by default)")
+    p.add_argument("--data-root", help="dataset folder, to fingerprint the training split (default: "
+                                       "$PROXYNAS_DATA or the user data dir)")
     p.add_argument("--baseline", "--scorer", action="append", default=[], metavar="NAME[:ARG]", dest="baseline",
                    help="a ranking that needs no proxy: early_stopping (the ground-truth protocol's "
                         "shortest stored run), early_stopping:E (E epochs), or a scorer scored with "
@@ -35,12 +44,27 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
 def study_from(args: argparse.Namespace) -> Any:
     """The study the options describe, read from the results store."""
     from analysis import compare
+    from analysis.sides import Choice
     from proxynas.proxies import ProxyStore
 
     with open_results() as store:
         return compare(store, dataset=args.truth, space=args.space, proxies=args.proxy,
                        baselines=args.baseline, truth_epochs=args.truth_epochs, proxy_epochs=args.epochs,
-                       proxy_store=ProxyStore(paths.proxy_dir()), seed=args.seed, resamples=args.resamples)
+                       proxy_store=ProxyStore(paths.proxy_dir()), seed=args.seed, resamples=args.resamples,
+                       truth_identity=current_split(args.truth.partition("@")[0], args.data_root),
+                       choice=Choice(args.regime, args.pool_regimes))
+
+
+def current_split(dataset: str, data_root: str | None) -> str | None:
+    """The fingerprint of ``dataset``'s training split now (cached); None when its files cannot be read."""
+    from proxynas.datasets import load_dataset
+    from proxynas.errors import DataError
+    from proxynas.identity import split_identity
+
+    try:
+        return split_identity(load_dataset(dataset, data_root))
+    except DataError:
+        return None
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -23,10 +23,12 @@ from proxynas.cli.options import add_data_options, add_executor_options, executo
 from proxynas.cli.progress import bar
 from proxynas.cli.resolve import proxy_and_splits
 from proxynas.engine import Protocol
+from proxynas.engine.executors import make_executor
 from proxynas.errors import ProxynasError
+from proxynas.identity import set_identity
 from proxynas.protocols import list_protocols, method_protocol, protocol_for
 from proxynas.proxies import ProxyCard
-from proxynas.runs import Plan, TrainingData, pending, plan_rows, train_into_store
+from proxynas.runs import Plan, TrainingData, pending, plan_rows, train_into_store, with_regime
 from proxynas.store import ResultRow
 from search_spaces import get_space
 
@@ -63,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
     executor = executor_from(args)
     proxy, splits = proxy_and_splits(args.proxy, data_root=args.data_root)
     protocol, why = evaluation_protocol(args, proxy.card)
-    plan = Plan(space, [candidate], protocol, args.runs, trainset=proxy.name, dataset=splits.name)
+    plan = Plan(space, [candidate], protocol, args.runs, trainset=proxy.name, dataset=splits.name,
+                fingerprint=set_identity(proxy.data))
+    runner = make_executor(executor)
+    plan = with_regime(plan, runner, TrainingData(proxy.data, splits.val, splits.test), None)
     with open_results() as store:
         todo = len(pending(plan, store, fresh=args.fresh))
         if not args.json:
@@ -72,9 +77,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{proxy.name}: {candidate.id} x {args.runs} run(s) on {len(proxy.data)} images; "
                   f"{args.runs - todo} in the store, {todo} to train", file=sys.stderr)
         with bar(total=todo * protocol.total_epochs, desc=proxy.name, unit="epoch") as progress:
-            train_into_store(plan, store, TrainingData(proxy.data, splits.val, splits.test), executor=executor,
+            train_into_store(plan, store, TrainingData(proxy.data, splits.val, splits.test), executor=runner,
                              max_models=args.stack, fresh=args.fresh,
-                             on_epoch=lambda end: progress.update(len(end.jobs)))
+                             on_epoch=lambda end: progress.update(len(end.jobs)), command="evaluate")
         rows = sorted(plan_rows(store, plan), key=lambda r: r.seed)
     report(rows, proxy.name, candidate.id, protocol, as_json=args.json)
     return 0 if any(r.status == "done" for r in rows) else 1

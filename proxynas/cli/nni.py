@@ -17,7 +17,7 @@ import torch
 
 from proxynas.atomic import atomic_write_text
 from proxynas.cli.options import add_data_options, open_results, protocol_from
-from proxynas.cli.resolve import resolve_proxy
+from proxynas.cli.resolve import proxy_store, resolve_proxy
 from proxynas.cli.search import DEFAULT_EPOCHS
 from proxynas.engine import Protocol
 from proxynas.errors import ProxynasError
@@ -204,8 +204,9 @@ def print_summary(candidates: list[str], space: SearchSpace, proxy: str, dataset
                   top: int) -> None:
     """The experiment's best candidates from the store, and how its pick compares with what it knows."""
     report = bridge("report")
+    fingerprint = proxy_store().load(proxy).data.fingerprint()
     with open_results() as store:
-        ranked = report.tried(store, space.name, proxy, protocol.key(), protocol.seed, candidates)
+        ranked = report.tried(store, space.name, fingerprint, protocol.key(), protocol.seed, candidates)
         if not ranked:
             print("no candidate finished; see the trial logs in the experiment's folder")
             return
@@ -213,7 +214,8 @@ def print_summary(candidates: list[str], space: SearchSpace, proxy: str, dataset
         for i, s in enumerate(ranked[:top], 1):
             print(f"{i:>4}  {s.candidate:<36} {100 * s.val_acc:>7.2f}% {100 * s.test_acc:>7.2f}%")
         pick = ranked[0].candidate
-        standings = [report.exhaustive_standing(store, space.name, len(space), proxy, protocol.key(), pick),
+        standings = [report.exhaustive_standing(store, space.name, len(space), proxy, protocol.key(), pick,
+                                                fingerprint),
                      report.truth_standing(store, space.name, dataset, pick)]
     print(f"pick: {pick}")
     for st in filter(None, standings):

@@ -98,4 +98,4 @@ def protocol_from(args: argparse.Namespace) -> Protocol:
 
 
 def open_results() -> ResultsStore:
-    return ResultsStore(paths.results_db())
+    return ResultsStore(paths.results_db(), paths.proxy_dir())

@@ -13,6 +13,7 @@ from proxynas.cli.options import (
 )
 from proxynas.cli.resolve import proxy_and_splits
 from proxynas.cli.training import execute, print_json, print_ranking
+from proxynas.identity import set_identity
 from proxynas.runs import Plan, TrainingData
 from search_spaces import get_space
 
@@ -34,12 +35,13 @@ def run(args: argparse.Namespace) -> int:
     protocol = protocol_from(args)
     executor = executor_from(args)
     proxy, splits = proxy_and_splits(args.proxy, data_root=args.data_root)
-    plan = Plan(space, candidates, protocol, args.seeds, trainset=proxy.name, dataset=splits.name)
+    plan = Plan(space, candidates, protocol, args.seeds, trainset=proxy.name, dataset=splits.name,
+                fingerprint=set_identity(proxy.data))
     with open_results() as store:
         ranked = execute(plan, store, TrainingData(proxy.data, splits.val, splits.test), executor,
-                         max_models=args.stack, fresh=args.fresh, quiet=args.json)
+                         max_models=args.stack, fresh=args.fresh, quiet=args.json, command="search")
     if args.json:
-        print_json(ranked, proxy=proxy.name, space=space.name, dataset=splits.name,
+        print_json(ranked, proxy=proxy.name, trainset_id=plan.fingerprint, space=space.name, dataset=splits.name,
                    protocol=protocol.settings(), protocol_key=protocol.key(), seeds=args.seeds)
     else:
         print_ranking(ranked, args.top, header=f"proxy {proxy.name} · {space.name} · "

@@ -13,6 +13,7 @@ from proxynas.cli.options import (
 )
 from proxynas.cli.training import execute, print_json, print_ranking
 from proxynas.datasets import load_dataset
+from proxynas.identity import split_identity
 from proxynas.runs import Plan, TrainingData
 from proxynas.store import truth_trainset
 from search_spaces import get_space
@@ -38,12 +39,13 @@ def run(args: argparse.Namespace) -> int:
     executor = executor_from(args)
     splits = load_dataset(args.dataset, args.data_root)
     trainset = truth_trainset(splits.name)
-    plan = Plan(space, candidates, protocol, args.seeds, trainset=trainset, dataset=splits.name)
+    plan = Plan(space, candidates, protocol, args.seeds, trainset=trainset, dataset=splits.name,
+                fingerprint=split_identity(splits))
     with open_results() as store:
         ranked = execute(plan, store, TrainingData(splits.train, splits.val, splits.test), executor,
-                         max_models=args.stack, fresh=args.fresh, quiet=args.json)
+                         max_models=args.stack, fresh=args.fresh, quiet=args.json, command="truth")
     if args.json:
-        print_json(ranked, trainset=trainset, space=space.name, dataset=splits.name,
+        print_json(ranked, trainset=trainset, trainset_id=plan.fingerprint, space=space.name, dataset=splits.name,
                    protocol=protocol.settings(), protocol_key=protocol.key(), seeds=args.seeds)
     else:
         print_ranking(ranked, args.top, header=f"ground truth {trainset} · {space.name} · "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -62,6 +63,8 @@ class DatasetSplits:
     classes: tuple[str, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    source: Path | None = None  # the folder its files were read from (the fingerprint cache stats them)
+    split_key: str = ""  # how the validation split was drawn, e.g. 'val=0.1,seed=0'
 
     @property
     def num_classes(self) -> int:

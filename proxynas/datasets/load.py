@@ -48,6 +48,8 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None = None, *,
         classes=raw.classes or info.classes,
         mean=info.mean,
         std=info.std,
+        source=raw.source,
+        split_key=f"val={size},seed={split_seed}",
     )
 
 

@@ -88,6 +88,22 @@ class Accel:
                                fused=True if self.fused_sgd else None)
 
 
+def regime_of(accel: Accel | None, device: torch.device) -> str:
+    """The numeric regime a stack trains in with ``accel`` (None: the device's defaults) on ``device``,
+    read from torch's settings in this process: 'bf16' under bf16 autocast; 'tf32' when fp32 matmuls or
+    convolutions may run in TF32 (a float32 matmul precision other than 'highest'; on CUDA also
+    ``torch.backends.cuda.matmul.allow_tf32`` or ``torch.backends.cudnn.allow_tf32``, on by default);
+    'fp32' otherwise. It is part of what identifies a result row (``proxynas.store``)."""
+    accel = Accel.for_device(device) if accel is None else accel
+    if accel.bf16:
+        return "bf16"
+    if torch.get_float32_matmul_precision() != "highest":
+        return "tf32"
+    if device.type == "cuda" and (torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32):
+        return "tf32"
+    return "fp32"
+
+
 def compile_failures() -> tuple[type[BaseException], ...]:
     """What torch.compile raises when it cannot compile a stack (or would run it eager)."""
     from torch._dynamo import exc

@@ -105,11 +105,11 @@ def placed(task: TrainingTask, device: str | None) -> TrainingTask:
     return task
 
 
-def stack_work(task: TrainingTask, on_epoch: EpochCallback | None,
-               stop: StopRequest | None) -> Callable[[list[Job]], list[Outcome]]:
+def stack_work(task: TrainingTask, on_epoch: EpochCallback | None, stop: StopRequest | None, *,
+               alone: bool = True) -> Callable[[list[Job]], list[Outcome]]:
     """A new trainer's ``train_splitting``, honouring ``stop`` (engine.stopping): a stack started after
     a stop was asked trains nothing, one halted by a stop ``now`` returns no outcome."""
-    trainer = task.trainer(on_epoch, None if stop is None else stop.check)
+    trainer = task.trainer(on_epoch, None if stop is None else stop.check, alone=alone)
     return stoppable(trainer.train_splitting, stop, lambda stack: [job.candidate.id for job in stack])
 
 
@@ -146,8 +146,9 @@ class LocalExecutor(Executor):
         workers = self.workers_for(task)
         self.streams = WorkerStreams(task.device)
         hook = serialized(on_epoch) if workers > 1 else on_epoch
-        yield from side_by_side(lambda: stack_work(task, hook, self.stop), stacks, workers, task.device,
-                                self.streams)
+        alone = workers <= 1 or len(stacks) <= 1  # no other stack trains meanwhile (engine.cost)
+        yield from side_by_side(lambda: stack_work(task, hook, self.stop, alone=alone), stacks, workers,
+                                task.device, self.streams)
 
     def workers_for(self, task: TrainingTask) -> int:
         """Compiled stacks train one at a time: compiling is not thread-safe."""

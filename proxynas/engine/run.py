@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -21,7 +20,8 @@ from torch import nn
 
 from proxynas.augment import Augment
 from proxynas.datasets.base import TensorSet
-from proxynas.engine.accel import Accel, compile_failures
+from proxynas.engine.accel import Accel, compile_failures, regime_of
+from proxynas.engine.cost import StackClock, probe, settle, shares
 from proxynas.engine.device import describe
 from proxynas.engine.fit import FitReport, accuracy, fit, release_cached_memory
 from proxynas.engine.layout import LayoutChooser
@@ -58,10 +58,12 @@ class Outcome:
     val_acc: float | None
     test_acc: float | None
     train_loss: float | None
-    seconds: float  # this job's share of its stack's wall time
+    seconds: float  # device-seconds this job used: its measured share of its stack's (``engine.cost``)
     epochs: int
     reason: str | None = None
     device: str | None = None  # where it trained (``engine.describe``)
+    regime: str = "fp32"  # the numeric regime it trained in (``proxynas.identity.regime_of``)
+    cost_method: str = ""  # how ``seconds`` was measured (``engine.cost``)
 
 
 @dataclass(frozen=True)
@@ -102,9 +104,12 @@ class TrainingTask:
         test = val if self.test is self.val else self.test.to(device)  # one set stays one (one evaluation)
         return replace(self, train=self.train.to(device), val=val, test=test)
 
-    def trainer(self, on_epoch: EpochCallback | None = None, stop: Callable[[], None] | None = None) -> StackTrainer:
+    def trainer(self, on_epoch: EpochCallback | None = None, stop: Callable[[], None] | None = None, *,
+                alone: bool = True) -> StackTrainer:
+        """``stop`` is called before every step (engine.stopping); ``alone``: the trainer's stacks are the
+        only ones training in this process (``engine.cost``)."""
         accel = Accel.for_device(self.device) if self.accel is None else self.accel
-        return StackTrainer(self, accel, on_epoch, stop)
+        return StackTrainer(self, accel, on_epoch, stop, alone)
 
 
 def plan_stacks(jobs: Iterable[Job], space: Stackable, max_models: int,
@@ -163,8 +168,10 @@ class StackTrainer:
     accel: Accel
     on_epoch: EpochCallback | None = None
     stop: Callable[[], None] | None = None  # called before every step; raises to stop (engine.stopping)
+    alone: bool = True  # no other stack trains in this process meanwhile (how its cost is measured)
     compile_error: str | None = field(default=None, init=False)  # set once torch.compile has failed
     layouts: LayoutChooser | None = field(default=None, init=False)  # CPU layout decisions (choose_layout)
+    probed: dict[str, float] = field(default_factory=dict, init=False)  # candidate -> one pass's seconds
 
     def train_splitting(self, group: list[Job]) -> list[Outcome]:
         """:meth:`train_stack`, halving the stack while it runs out of memory in training.
@@ -183,9 +190,10 @@ class StackTrainer:
         return self.train_splitting(group[:half]) + self.train_splitting(group[half:])
 
     def train_stack(self, group: list[Job]) -> list[Outcome]:
-        start = time.perf_counter()
         task = self.task
-        stack = self.build(group)
+        stack = self.build(group)  # a first sight of a candidate may measure its CPU layout: not its cost
+        settle()
+        clock = StackClock(task.device, self.alone).start()
         try:
             report = self.run_fit(stack, group, self.accel if self.compile_error is None else self.accel.eager())
         except compile_failures() as err:
@@ -197,19 +205,43 @@ class StackTrainer:
         val_acc = accuracy(stack, task.val, len(group), task.protocol.batch_size, self.accel)
         test_acc = (val_acc if task.test is task.val  # the same set (a benchmark's, a test's): scored once
                     else accuracy(stack, task.test, len(group), task.protocol.batch_size, self.accel))
-        seconds = (time.perf_counter() - start) / len(group)
+        total, method = clock.stop()
+        split = self.shares(group, stack)
         epochs, where = task.protocol.total_epochs, describe(task.device)
+        regime = regime_of(self.accel, task.device)
         outcomes = []
         for g, job in enumerate(group):
             failed = int(report.failed_epoch[g])
+            seconds = total * split[g]
             if failed >= 0:
                 outcomes.append(Outcome(job, "failed", None, None, None, seconds, epochs,
                                         f"training loss became non-finite (nan/inf) in epoch {failed + 1}",
-                                        where))
+                                        where, regime, method))
             else:
                 outcomes.append(Outcome(job, "done", float(val_acc[g]), float(test_acc[g]),
-                                        float(report.final_loss[g]), seconds, epochs, None, where))
+                                        float(report.final_loss[g]), seconds, epochs, None, where, regime, method))
         return outcomes
+
+    def shares(self, group: list[Job], stack: nn.Module) -> list[float]:
+        """Each job's share of its stack's cost, measured (``engine.cost``); one job has all of it.
+
+        A plain stack's models are timed one by one (the trained modules themselves, in eval mode: no
+        model is built again); a fused stack is split by the space's cost estimate, else evenly."""
+        if len(group) == 1:
+            return [1.0]
+        task = self.task
+        if isinstance(stack, ListStack):
+            batch = min(task.protocol.batch_size, len(task.train))
+            x, y = task.train.images[:batch], task.train.labels[:batch]
+            stack.eval()
+            for job, model in zip(group, stack.models, strict=True):
+                if job.candidate.id not in self.probed:
+                    with self.accel.autocast(task.device):
+                        self.probed[job.candidate.id] = probe(model, x, y)
+            return shares([self.probed[job.candidate.id] for job in group])
+        cost = getattr(task.space, "cost", None)
+        weights = [cost(job.candidate, task.train.shape) if cost else None for job in group]
+        return shares([1.0 if w is None else float(w) for w in weights])
 
     def build(self, group: list[Job]) -> nn.Module:
         task = self.task

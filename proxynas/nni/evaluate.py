@@ -15,8 +15,9 @@ from proxynas.engine import EpochEnd, Protocol, accuracy, resolve_device
 from proxynas.engine.executors import SerialExecutor
 from proxynas.engine.stopping import StopRequest
 from proxynas.errors import ProxynasError
+from proxynas.identity import set_identity
 from proxynas.proxies import ProxyStore
-from proxynas.runs import Plan, TrainingData, train_into_store
+from proxynas.runs import Plan, TrainingData, plan_rows, train_into_store, with_regime
 from proxynas.spaces import Candidate, SearchSpace
 from proxynas.store import ResultRow, ResultsStore
 
@@ -54,11 +55,13 @@ def train_candidate(candidate: Candidate, space: SearchSpace, setup: ProxyTraini
         if on_epoch is not None:
             on_epoch(end.epoch + 1, float(accuracy(end.stack, val, len(end.jobs))[0]))
 
-    plan = Plan(space, [candidate], protocol, seeds=1, trainset=proxy.name, dataset=splits.name)
+    plan = Plan(space, [candidate], protocol, seeds=1, trainset=proxy.name, dataset=splits.name,
+                fingerprint=set_identity(proxy.data))
     data = TrainingData(proxy.data.to(device), val, splits.test.to(device))
-    with ResultsStore(paths.results_db()) as store:
+    executor = SerialExecutor()
+    plan = with_regime(plan, executor, data, None)
+    with ResultsStore(paths.results_db(), paths.proxy_dir()) as store:
         # a trial is one stack: NNI's SIGTERM ends it as before (no signal handlers: engine.stopping)
-        train_into_store(plan, store, data, executor=SerialExecutor(), on_epoch=score, stop=StopRequest())
-        rows = store.rows(space=space.name, candidate=candidate.id, trainset=proxy.name,
-                          protocol=protocol.key(), seed=protocol.seed)
+        train_into_store(plan, store, data, executor=executor, on_epoch=score, command="nni", stop=StopRequest())
+        rows = [r for r in plan_rows(store, plan) if r.seed == protocol.seed]
     return rows[0]

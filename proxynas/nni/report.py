@@ -46,11 +46,12 @@ def scored(rows: Iterable[ResultRow]) -> list[Scored]:
     return sorted(out, key=lambda s: (-s.val_acc, s.candidate))
 
 
-def tried(store: ResultsStore, space: str, trainset: str, protocol: str, seed: int,
+def tried(store: ResultsStore, space: str, trainset_id: str, protocol: str, seed: int,
           candidates: Iterable[str]) -> list[Scored]:
-    """The experiment's candidates as its trials stored them (this proxy, protocol and seed), best first."""
+    """The experiment's candidates as its trials stored them (this proxy by content, protocol and seed), best
+    first."""
     wanted = set(candidates)
-    rows = store.rows(space=space, trainset=trainset, protocol=protocol, seed=seed)
+    rows = store.rows(space=space, trainset_id=trainset_id, protocol=protocol, seed=seed)
     return scored(r for r in rows if r.candidate in wanted)
 
 
@@ -63,20 +64,21 @@ def standing(ranking: list[Scored], pick: str, reference: str) -> Standing | Non
 
 
 def exhaustive_standing(store: ResultsStore, space: str, space_size: int, trainset: str, protocol: str,
-                        pick: str) -> Standing | None:
-    """The pick among all candidates on the same proxy, if the store holds all of them."""
-    ranking = scored(store.rows(space=space, trainset=trainset, protocol=protocol))
+                        pick: str, trainset_id: str) -> Standing | None:
+    """The pick among all candidates on the same proxy (by content), if the store holds all of them."""
+    ranking = scored(store.rows(space=space, trainset_id=trainset_id, protocol=protocol))
     if len(ranking) < space_size:
         return None
     return standing(ranking, pick, f"exhaustive search on {trainset} ({len(ranking)} candidates)")
 
 
 def truth_standing(store: ResultsStore, space: str, dataset: str, pick: str) -> Standing | None:
-    """The pick in the ground truth (the protocol with the most candidates), if the truth has it."""
+    """The pick in the ground truth (the training set, protocol and regime with the most candidates), if the
+    truth has it."""
     trainset = truth_trainset(dataset)
-    by_protocol: dict[str, list[ResultRow]] = {}
+    by_protocol: dict[tuple[str, str, str], list[ResultRow]] = {}
     for row in store.rows(space=space, trainset=trainset):
-        by_protocol.setdefault(row.protocol, []).append(row)
+        by_protocol.setdefault((row.trainset_id, row.protocol, row.regime), []).append(row)
     if not by_protocol:
         return None
     rows = max(by_protocol.values(), key=lambda rs: len({r.candidate for r in rs}))

@@ -8,7 +8,7 @@ interval) in flight: the next run starts where this one stopped.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from condensed.make import make_proxy
@@ -51,6 +51,7 @@ def run_study(steps: StudySteps, results: ResultsStore, proxies: ProxyStore, spl
     """Condense, train and score what the stores lack; ``splits`` may be None only when nothing needs the
     dataset's files (:func:`~proxynas.study.steps.needs_data`)."""
     status = study_status(steps, results, proxies, splits)
+    steps = status.steps  # each plan naming its training set by content
     to_make = [p for p in status.proxies if (options.fresh and not p.step.proxy.imported) or not p.ready]
     jobs = sum(t.total if options.fresh else t.todo for t in status.training)
     count = len(steps.condense) + len(status.training) + len(steps.scorers)
@@ -75,6 +76,7 @@ def run_study(steps: StudySteps, results: ResultsStore, proxies: ProxyStore, spl
             created = proxy.card.created
             seen = whiten_like(proxy.card, splits, paths.home() / "zca")  # MTT/FTD sets made on ZCA'd images
             data = TrainingData(proxy.data, seen.val, seen.test)
+            step = replace(step, plan=replace(step.plan, fingerprint=proxy.data.fingerprint()))  # as made now
         _train(step, results, data, created, options, reporter, index)
     for name in steps.scorers:
         index += 1
@@ -148,7 +150,7 @@ def _train(step: TrainStep, results: ResultsStore, data: TrainingData, created: 
     if state.stale and not options.fresh:
         log.info("%s: %d results were trained on an earlier %s; retraining them", step.title,
                  len(state.stale), step.proxy)
-        results.delete(plan.space.name, plan.trainset, plan.key(), [(r.candidate, r.seed) for r in state.stale])
+        results.delete(plan.space.name, plan.identity(), plan.key(), [(r.candidate, r.seed) for r in state.stale])
     total = state.total
     done = 0 if options.fresh else state.done
     detail = (f"{len(plan.candidates)} candidates x {plan.seeds} seed(s) x {plan.protocol.epochs} epochs "
@@ -163,5 +165,5 @@ def _train(step: TrainStep, results: ResultsStore, data: TrainingData, created: 
         reporter.advance(counter["done"], jobs=1)
 
     train_into_store(plan, results, data, executor=options.executor, max_models=options.max_models,
-                     fresh=options.fresh, on_outcome=outcome)
+                     fresh=options.fresh, on_outcome=outcome, command="study")
     reporter.end_step()

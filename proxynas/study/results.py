@@ -33,8 +33,15 @@ def _side(step: TrainStep, results: ResultsStore) -> Side:
 
     plan = step.plan
     kind = {"search": "proxy", "truth": "truth", "baseline": "baseline"}[step.kind]
+    rows = tuple(plan_rows(results, plan))
+    regimes = sorted({r.regime for r in rows})
+    if len(regimes) > 1:
+        counts = ", ".join(f"{g} ({sum(r.regime == g for r in rows)} rows)" for g in regimes)
+        raise ProxynasError(f"{step.title} has rows trained in several numeric regimes: {counts}; they are not "
+                            "pooled", "finish the study in one regime (the rows of the other stay in the store), "
+                            "or compare them with `proxynas correlate --regime R` / `--pool-regimes`")
     return Side(step.label, kind, plan.trainset, plan.key(), plan.protocol.epochs, plan.protocol.settings(),
-                tuple(plan_rows(results, plan)))
+                rows, plan.identity(), regimes[0] if regimes else "")
 
 
 def analyse(status: StudyStatus, results: ResultsStore, proxies: ProxyStore) -> StudyResults:

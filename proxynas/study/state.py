@@ -2,7 +2,8 @@
 
 A proxy counts only when its card names the study's settings (and, when the data is at hand, was made
 from the same training split). Search rows older than their proxy's file were trained on an earlier
-set of that name: they count as not done (stale) and are retrained.
+set of that name: they count as not done (stale) and are retrained (only for plans keyed by name:
+a plan keyed by content never holds rows of another set).
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ def train_state(step: TrainStep, store: ResultsStore, images: int | None, create
     """``created``: when the proxy a search step trains on was written (rows before it are stale)."""
     plan = step.plan
     rows = plan_rows(store, plan)
-    stale = tuple(r for r in rows if created is not None and r.finished_at < created)
+    # rows keyed by content are the proxy's whenever they were trained; by name alone, those older than its file
+    stale = tuple(r for r in rows if created is not None and not plan.fingerprint and r.finished_at < created)
     todo = len(pending(plan, store)) + len(stale)
     current = [r.seconds for r in rows if created is None or r.finished_at >= created]  # the rest of rows
     per_job = statistics.fmean(current) if current else None

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from proxynas.datasets import DatasetSplits, load_dataset
 from proxynas.errors import DataError
+from proxynas.identity import split_identity
 from proxynas.proxies import ProxyStore
+from proxynas.proxies.store import read_proxy
 from proxynas.store import ResultsStore
 from proxynas.study.estimate import Throughput, measure_throughput, stored_throughput
 from proxynas.study.state import ProxyState, TrainState, proxy_state, train_state
-from proxynas.study.steps import StudySteps
+from proxynas.study.steps import StudySteps, TrainStep
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +46,23 @@ def load_splits(steps: StudySteps, data_root: str | None) -> tuple[DatasetSplits
         return None, f"{problem} ({err.fix})" if err.fix else problem
 
 
+def bind(steps: StudySteps, proxies: ProxyStore, split: str | None) -> StudySteps:
+    """The steps with each plan naming its training set by content: a search step the fingerprint of
+    its proxy's file now (none while it is not made), the truth and baselines the training split's."""
+    def proxy_fingerprint(name: str | None) -> str:
+        return read_proxy(proxies.path(name)).data.fingerprint() if name and name in proxies else ""
+
+    def on(step: TrainStep, fingerprint: str) -> TrainStep:
+        return replace(step, plan=replace(step.plan, fingerprint=fingerprint))
+
+    return replace(steps, search=tuple(on(s, proxy_fingerprint(s.proxy)) for s in steps.search),
+                   truth=on(steps.truth, split or ""), baselines=tuple(on(b, split or "") for b in steps.baselines))
+
+
 def study_status(steps: StudySteps, results: ResultsStore, proxies: ProxyStore,
                  splits: DatasetSplits | None, data_problem: str | None = None) -> StudyStatus:
-    fingerprint = splits.train.fingerprint() if splits is not None else None
+    fingerprint = split_identity(splits) if splits is not None else None
+    steps = bind(steps, proxies, fingerprint)
     states = tuple(proxy_state(c, steps.spec.dataset, proxies, fingerprint) for c in steps.condense)
     by_name = {p.step.name: p for p in states}
     whole = len(splits.train) if splits is not None else None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxynas.errors import ProxynasError
+from proxynas.identity import published_identity
 from proxynas.spaces import SearchSpace
 from proxynas.store import ResultRow, ResultsStore, truth_trainset
 
@@ -68,12 +69,15 @@ def save_truth(store: ResultsStore, truth: PublishedTruth, space: SearchSpace) -
                       protocol=truth.protocol, seed=run.seed, dataset=truth.dataset, status="done",
                       val_acc=check_accuracy(run.val_acc, run.candidate),
                       test_acc=check_accuracy(run.test_acc, run.candidate), train_loss=run.train_loss,
-                      seconds=run.seconds, epochs=truth.epochs, device=truth.device)
+                      seconds=run.seconds, epochs=truth.epochs, device=truth.device,
+                      trainset_id=published_identity(truth.protocol), regime="published",
+                      cost_method="published")
             for run in truth.runs]
     counts = Counter((r.candidate, r.seed) for r in rows)
     duplicate = next((key for key, n in counts.items() if n > 1), None)
     if duplicate is not None:
         raise ProxynasError(f"{duplicate[0]} seed {duplicate[1]} appears twice in the import",
                             "give each (candidate, seed) one accuracy")
-    store.replace_protocol_rows(truth.space, truth_trainset(truth.dataset), truth.protocol, truth.settings, rows)
+    store.replace_protocol_rows(truth.space, published_identity(truth.protocol), truth.protocol, truth.settings,
+                                rows)
     return len(rows)
