@@ -23,4 +23,6 @@ def scorer_side(store: ResultsStore, space: str, dataset: str, name: str,
                            train_loss=None, seconds=found.seconds.get(c, 0.0), epochs=0,
                            reason=None if v is not None else f"{name} is undefined for it")
                  for c, v in sorted(found.scores.items()) if candidates is None or c in candidates)
-    return Side(name, "baseline", f"score:{name}", found.key, 0, found.settings, rows)
+    # no training set: the candidates are scored untrained (in float32 on the scoring device)
+    return Side(name, "baseline", f"score:{name}", found.key, 0, found.settings, rows, trainset_id="untrained",
+                regime="fp32")
