@@ -80,3 +80,7 @@ class DCEvalSpace(SearchSpace):
 
     def default(self) -> Candidate:
         return self.parse("convnet")
+
+    def same_as(self, candidate: Candidate) -> str | None:
+        """The space-qualified id of the same network in another space, if there is one."""
+        return SAME_AS.get(candidate.id)

@@ -19,8 +19,8 @@ DESCRIPTION = ("Rank neural architectures by training them on condensed proxy da
 
 # Modules of proxynas.cli, in the order ``--help`` lists them; each has ``add_parser(subparsers)``
 # setting ``run=`` on its parser.
-COMMANDS = ("demo", "study", "condense", "proxies", "search", "truth", "evaluate", "correlate", "report", "nni",
-            "data", "space")
+COMMANDS = ("demo", "study", "condense", "proxies", "search", "truth", "evaluate", "transfer", "correlate", "report",
+            "nni", "data", "space")
 # Two-word commands whose second word has a module of its own: ``proxynas truth import ...``.
 NESTED = {("truth", "import"): "truth_import"}
 
