@@ -85,9 +85,13 @@ def run(args: argparse.Namespace) -> int:
             rows = plan_rows(store, plan)
             for c in plan.candidates:
                 results.append((c, sorted((r for r in rows if r.candidate == c.id), key=lambda r: r.seed)))
-    for c, rows in results:
-        name = c.id if len(results) == 1 and c.space == args.space else c.qualified_id
-        report(rows, proxy.name, name, protocol, as_json=args.json)
+    names = [c.id if len(results) == 1 and c.space == args.space else c.qualified_id for c, _ in results]
+    if args.json and len(results) > 1:  # one JSON document: a list of what one --arch prints
+        print(json.dumps([summary(rows, proxy.name, name, protocol) for name, (_, rows) in zip(names, results,
+                                                                                              strict=True)], indent=2))
+    else:
+        for name, (_, rows) in zip(names, results, strict=True):
+            report(rows, proxy.name, name, protocol, as_json=args.json)
     return 0 if any(r.status == "done" for _, rows in results for r in rows) else 1
 
 
@@ -103,11 +107,7 @@ def report(rows: list[ResultRow], proxy: str, candidate: str, protocol: Protocol
     mean = statistics.fmean(accs) if accs else None
     std = statistics.pstdev(accs) if accs else None
     if as_json:
-        print(json.dumps({"proxy": proxy, "candidate": candidate, "protocol_name": protocol.name,
-                          "protocol": protocol.settings(), "protocol_key": protocol.key(),
-                          "test_acc_mean": mean, "test_acc_std": std,
-                          "runs": [{"seed": r.seed, "status": r.status, "test_acc": r.test_acc,
-                                    "val_acc": r.val_acc, "reason": r.reason} for r in rows]}, indent=2))
+        print(json.dumps(summary(rows, proxy, candidate, protocol), indent=2))
         return
     for r in rows:
         result = f"test {100 * r.test_acc:.2f}%" if r.status == "done" else f"failed: {r.reason}"
@@ -117,3 +117,14 @@ def report(rows: list[ResultRow], proxy: str, candidate: str, protocol: Protocol
               f"{protocol.augment}): test accuracy {mean:.2f} ± {std:.2f} % over {len(accs)} run(s)")
     else:
         print(f"{proxy}: every run failed")
+
+
+def summary(rows: list[ResultRow], proxy: str, candidate: str, protocol: Protocol) -> dict:
+    """What ``--json`` prints for one candidate."""
+    accs = [100 * r.test_acc for r in rows if r.status == "done" and r.test_acc is not None]
+    return {"proxy": proxy, "candidate": candidate, "protocol_name": protocol.name,
+            "protocol": protocol.settings(), "protocol_key": protocol.key(),
+            "test_acc_mean": statistics.fmean(accs) if accs else None,
+            "test_acc_std": statistics.pstdev(accs) if accs else None,
+            "runs": [{"seed": r.seed, "status": r.status, "test_acc": r.test_acc,
+                      "val_acc": r.val_acc, "reason": r.reason} for r in rows]}
