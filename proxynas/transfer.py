@@ -150,19 +150,19 @@ def matrix_plans(proxy: ProxyInput, archs: Sequence[Candidate], protocol: Protoc
     return plans(archs, protocol, runs, trainset=proxy.name, dataset=proxy.card.dataset)
 
 
-def read_row(store: ResultsStore, proxy: ProxyInput, archs: Sequence[Candidate], protocol: Protocol,
-             runs: int, matrix: TransferMatrix) -> None:
-    """Add the proxy's row (from what the store holds) to ``matrix``."""
-    card = proxy.card
-    matrix.rows.append(Row(proxy.name, card.method, card.dataset, card.ipc, protocol.name or "custom",
+def add_row(matrix: TransferMatrix, store: ResultsStore, name: str, card: ProxyCard, proxy_plans: Sequence[Plan],
+            archs: Sequence[Candidate]) -> None:
+    """Add proxy ``name``'s row to ``matrix`` from what the store holds of its plans (one protocol)."""
+    protocol = proxy_plans[0].protocol
+    matrix.rows.append(Row(name, card.method, card.dataset, card.ipc, protocol.name or "custom",
                            protocol.key(), own_column(card, archs)))
-    for plan in matrix_plans(proxy, archs, protocol, runs):
+    for plan in proxy_plans:
         rows = plan_rows(store, plan)
         for c in plan.candidates:
             mine = sorted((r for r in rows if r.candidate == c.id), key=lambda r: r.seed)
             accs = tuple(100 * r.test_acc for r in mine if r.status == "done" and r.test_acc is not None)
             failed = sum(r.status != "done" for r in mine)
-            matrix.cells[(proxy.name, c.qualified_id)] = Cell(proxy.name, c.qualified_id, accs, runs, failed)
+            matrix.cells[(name, c.qualified_id)] = Cell(name, c.qualified_id, accs, plan.seeds, failed)
 
 
 def train_matrix(proxies: Sequence[ProxyInput], archs: Sequence[Candidate], protocols: Sequence[Protocol],
@@ -173,10 +173,11 @@ def train_matrix(proxies: Sequence[ProxyInput], archs: Sequence[Candidate], prot
         raise ProxynasError(f"runs must be at least 1, got {runs}", "pass --runs 1 or more")
     matrix = TransferMatrix([a.qualified_id for a in archs])
     for proxy, protocol in zip(proxies, protocols, strict=True):
-        for plan in matrix_plans(proxy, archs, protocol, runs):
+        proxy_plans = matrix_plans(proxy, archs, protocol, runs)
+        for plan in proxy_plans:
             train_into_store(plan, store, proxy.data, executor=executor, max_models=max_models, fresh=fresh,
                              on_epoch=on_epoch)
-        read_row(store, proxy, archs, protocol, runs, matrix)
+        add_row(matrix, store, proxy.name, proxy.card, proxy_plans, archs)
     return matrix
 
 

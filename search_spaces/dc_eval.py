@@ -15,13 +15,16 @@ AlexNet and LeNet, batch norm for the ``bn`` variants. Every model trains alone 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar
 
+import torch
 from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from proxynas.spaces import Candidate, Choice, Config, SearchSpace, register_space
-from search_spaces.dc_convnet import ConvNet
+from search_spaces.dc_convnet import ConvNet, DCConvNetSpace
 from search_spaces.dc_eval_nets import MLP, VGG11, AlexNet, LeNet, ResNet18, ResNetAP10
 
 CONVNET = {"depth": 3, "width": 128, "act": "relu", "pool": "avgpool"}
@@ -61,6 +64,21 @@ SAME_AS = {
 }
 
 
+@functools.lru_cache(maxsize=256)
+def _flops(net: str, shape: tuple[int, ...]) -> float:
+    if net in SAME_AS:
+        from proxynas.spaces import resolve_candidate
+
+        other = resolve_candidate(SAME_AS[net], "dc_eval")
+        return float(DCConvNetSpace().cost(other, shape))
+    with torch.device("meta"):
+        model = BUILDERS[net](shape, 10).eval()
+        x = torch.empty(2, *shape)  # two images: instance norm refuses one value per channel
+    with FlopCounterMode(display=False) as counter:
+        model(x)
+    return float(counter.get_total_flops()) / 2
+
+
 @register_space
 class DCEvalSpace(SearchSpace):
     name = "dc_eval"
@@ -80,6 +98,11 @@ class DCEvalSpace(SearchSpace):
 
     def default(self) -> Candidate:
         return self.parse("convnet")
+
+    def cost(self, candidate: Candidate, input_shape: Sequence[int]) -> float:
+        """Forward FLOPs on one image, as torch's FLOP counter counts them (on the meta device: nothing is
+        computed); the ConvNets count as ``dc_convnet`` counts them."""
+        return _flops(candidate.id, tuple(input_shape))
 
     def same_as(self, candidate: Candidate) -> str | None:
         """The space-qualified id of the same network in another space, if there is one."""

@@ -10,7 +10,8 @@ Modules are registered in the references' order, so parameters line up one to on
 (``tests/test_dc_eval.py`` compares them with the references' numbers, ``tests/golden/``). The
 references keep their quirks: the DC networks hard-code their classifier's input for 1x28x28 and
 3x32x32 images, so :class:`EvalNet` resizes any other input (digits' 8x8) to 28x28 (one channel) or
-32x32 (otherwise) first, bilinearly; ``ResNetAP`` pools globally and takes any size as it is. ``embed``
+32x32 (otherwise) first, bilinearly; ``ResNetAP`` pools globally and takes any size of 16 or more as it
+is (smaller ones are resized the same way: see :class:`ResNetAP10`). ``embed``
 is what the classifier sees; the reference's MLP and LeNet have none, here it is the last hidden layer.
 """
 
@@ -38,11 +39,15 @@ class EvalNet(nn.Module):
     size than ``size`` are resized to it first (None: any size as it is)."""
 
     size: int | None = None
+    smallest: int = 0  # with ``size`` None: inputs with a side below this are resized to the reference size
 
     def fit_input(self, x: Tensor) -> Tensor:
-        if self.size is None or tuple(x.shape[-2:]) == (self.size, self.size):
+        size = self.size
+        if size is None and min(x.shape[-2:]) < self.smallest:
+            size = reference_size(x.shape[-3])
+        if size is None or tuple(x.shape[-2:]) == (size, size):
             return x
-        return F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
 
     def features(self, x: Tensor) -> Tensor:
         raise NotImplementedError
@@ -231,7 +236,12 @@ class ResNetAP10(EvalNet):
     """IDC's ``ResNetAP`` of depth 10 with instance norm (its default) for images up to 64x64 (its
     ``small`` intro: one 3x3 conv, no pooling): one block per stage of widths ``widths``, global average
     pooling. IDC builds widths (32, 64, 128, 256) for CIFAR and (64, 128, 256, 512) for every other
-    dataset. Initialised as IDC does: conv weights N(0, 2 / (k*k*C_out)), norms 1 and 0."""
+    dataset. Initialised as IDC does: conv weights N(0, 2 / (k*k*C_out)), norms 1 and 0. It takes any
+    size as IDC does, except sides below 16 (digits' 8x8): its last stage would see 1x1 maps, which
+    instance norm turns into constants (the output would not depend on the image), so those are resized
+    to 28x28 (one channel) or 32x32 like the DC networks' inputs."""
+
+    smallest = 16
 
     def __init__(self, channels: int, num_classes: int, widths: Sequence[int] = (64, 128, 256, 512)) -> None:
         super().__init__()

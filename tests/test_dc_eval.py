@@ -1,7 +1,7 @@
 """The ``dc_eval`` networks against the references' own (tests/golden/dc_eval.safetensors, README there).
 
-Each case: the network on 1x28x28, 3x32x32 or digits' 1x8x8 (the DC networks resize it to 28x28, as
-the reference's MNIST networks; IDC's ResNetAP takes it as it is), its parameter count, the same
+Each case: the network on 1x28x28, 3x32x32 or digits' 1x8x8 (resized to 28x28 for the reference's
+MNIST networks; the fixture ran the reference on the same resize), its parameter count, the same
 weights (redrawn here from the fixture's seed by the fixture's rule, checked by checksum), one forward
 and backward pass in float64 (logits, loss, every parameter's gradient norm, the embedding), and the
 default initialisation (``manual_seed(3)``, then the constructor) drawing the reference's weights.

@@ -62,6 +62,18 @@ class MetricsSpec:
 
 
 @dataclass(frozen=True)
+class TransferSpec:
+    """The cross-architecture matrix: every proxy x ``archs`` (space-qualified ids, a bare id is dc_eval's),
+    ``runs`` seeds each, with each proxy's method's evaluation protocol (or ``protocol``; ``epochs``
+    changes its epochs)."""
+
+    archs: tuple[str, ...]
+    runs: int = 3
+    protocol: str | None = None
+    epochs: int | None = None
+
+
+@dataclass(frozen=True)
 class StudySpec:
     name: str
     dataset: str
@@ -75,6 +87,7 @@ class StudySpec:
     title: str = ""
     source: str = ""  # the paper the study reproduces
     path: Path | None = None  # the file it was read from
+    transfer: TransferSpec | None = None  # the [transfer] section: the matrix across architectures
 
     def proxy_names(self) -> list[str]:
         return [p.name(self.dataset) for p in self.proxies]

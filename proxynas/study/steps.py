@@ -32,15 +32,17 @@ class CondenseStep:
 class TrainStep:
     """Train the study's candidates on one training set: a proxy (search), or the whole set (truth, baseline)."""
 
-    kind: str  # 'search', 'truth' or 'baseline'
+    kind: str  # 'search', 'truth', 'baseline' or 'transfer'
     label: str  # how tables call what it ranks: the proxy name, 'truth', 'early_stopping:10'
     plan: Plan
-    proxy: str | None = None  # the proxy trained on (search steps)
+    proxy: str | None = None  # the proxy trained on (search and transfer steps)
+    cost_ratio: float | None = None  # transfer: cost of its networks per image over the search candidates'
 
     @property
     def title(self) -> str:
         return {"search": f"search on {self.label}", "truth": f"ground truth on {self.plan.trainset}",
-                "baseline": f"baseline {self.label}"}[self.kind]
+                "baseline": f"baseline {self.label}",
+                "transfer": f"transfer {self.label}: {', '.join(c.id for c in self.plan.candidates)}"}[self.kind]
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,11 @@ class StudySteps:
     search: tuple[TrainStep, ...]
     truth: TrainStep
     baselines: tuple[TrainStep, ...]
+    transfer: tuple[TrainStep, ...] = ()  # the [transfer] matrix: a proxy's networks of one space each
 
     def training(self) -> tuple[TrainStep, ...]:
-        """The training steps in the order they run: search, truth, baselines."""
-        return (*self.search, self.truth, *self.baselines)
+        """The training steps in the order they run: search, truth, baselines, transfer."""
+        return (*self.search, self.truth, *self.baselines, *self.transfer)
 
 
 def candidates_of(spec: StudySpec) -> tuple[SearchSpace, tuple[Candidate, ...]]:
@@ -87,4 +90,7 @@ def build_steps(spec: StudySpec) -> StudySteps:
                                                  imported=spec.truth.imported))
     baselines = tuple(TrainStep("baseline", b, _plan(space, candidates, baseline_training(b, spec.truth), full,
                                                      spec.dataset)) for b in spec.baselines)
-    return StudySteps(spec, space, candidates, condense, search, truth, baselines)
+    from proxynas.study.transfer_steps import transfer_steps
+
+    return StudySteps(spec, space, candidates, condense, search, truth, baselines,
+                      transfer_steps(spec, space, candidates, condense))
