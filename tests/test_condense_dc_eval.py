@@ -1,9 +1,9 @@
 """Proxies made with the evaluation networks (``--set net=dc_eval:ID``): every method whose reference
 lets its network be chosen (DC, DSA and DM: ``--model``; IDC: ``--net_type resnet_ap``) learns with them.
 
-Tiny digits settings: one or two iterations, a few real images per class. The networks see digits'
-8x8 images resized to 28x28 (the DC networks) or as they are (ResNetAP-10), gradients reach the images
-through that resize, and the set's card names the network, so ``proxynas transfer`` marks its column.
+Tiny digits settings: one iteration, a few real images per class. The networks see digits' 8x8
+images resized to 28x28 (``search_spaces/dc_eval_nets.py``), gradients reach the images through that
+resize, and the set's card names the network, so ``proxynas transfer`` marks its column.
 """
 
 from __future__ import annotations
