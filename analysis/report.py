@@ -138,7 +138,8 @@ def paper_html(table: PaperTable | None) -> str:
             f"{_table(header, rows)}" + (f"<ul class=\"note\">{notes_html}</ul>" if notes else ""))
 
 
-def render_html(study: Study, table: PaperTable | None = None) -> str:
+def render_html(study: Study, table: PaperTable | None = None, extra: str = "") -> str:
+    """The page; ``extra`` is HTML placed before the plots (a study's cross-architecture matrix)."""
     truth = study.truth
     settings = ", ".join(f"{k} {v}" for k, v in sorted(truth.settings.items())) or "unknown"
     figures = "".join(
@@ -168,6 +169,7 @@ Candidates are ranked by mean validation accuracy over seeds.</p>
 <p class="note">Seconds of training (and of condensing the proxy, where its file is on hand) to rank the
 compared candidates, beside what the ground truth spent on the same candidates.</p>
 {cost_html(study)}
+{extra}
 <h2>Plots</h2>
 {figures}
 <h2>Definitions</h2>
@@ -176,9 +178,10 @@ compared candidates, beside what the ground truth spent on the same candidates.<
 """
 
 
-def write_report(study: Study, path: str | Path, *, table: PaperTable | None = None) -> Path:
-    """Write the study's HTML page to ``path`` and return it; ``table`` adds the papers' table."""
+def write_report(study: Study, path: str | Path, *, table: PaperTable | None = None, extra: str = "") -> Path:
+    """Write the study's HTML page to ``path`` and return it; ``table`` adds the papers' table, ``extra``
+    HTML before the plots."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, render_html(study, table), what="the report")
+    atomic_write_text(path, render_html(study, table, extra), what="the report")
     return path

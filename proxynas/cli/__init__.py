@@ -21,8 +21,8 @@ DESCRIPTION = ("Rank neural architectures by training them on condensed proxy da
 
 # Modules of proxynas.cli, in the order ``--help`` lists them; each has ``add_parser(subparsers)``
 # setting ``run=`` on its parser.
-COMMANDS = ("demo", "study", "experts", "condense", "proxies", "search", "truth", "score", "evaluate", "correlate",
-            "report", "nni", "data", "space")
+COMMANDS = ("demo", "study", "experts", "condense", "proxies", "search", "truth", "score", "evaluate", "transfer",
+            "correlate", "report", "nni", "data", "space")
 # Two-word commands whose second word has a module of its own: ``proxynas truth import ...``.
 NESTED = {("truth", "import"): "truth_import"}
 

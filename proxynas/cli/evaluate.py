@@ -18,6 +18,7 @@ import json
 import statistics
 import sys
 
+from proxynas import transfer
 from proxynas.augment import AUGMENTS
 from proxynas.cli.options import add_data_options, add_executor_options, executor_from, open_results
 from proxynas.cli.progress import bar
@@ -26,11 +27,11 @@ from proxynas.engine import Protocol
 from proxynas.engine.executors import make_executor
 from proxynas.errors import ProxynasError
 from proxynas.identity import set_identity
-from proxynas.protocols import list_protocols, method_protocol, protocol_for
+from proxynas.protocols import list_protocols
 from proxynas.proxies import ProxyCard
-from proxynas.runs import Plan, TrainingData, pending, plan_rows, train_into_store, with_regime
+from proxynas.runs import TrainingData, pending, plan_rows, train_into_store, with_regime
 from proxynas.store import ResultRow
-from search_spaces import get_space
+from search_spaces import get_space, resolve_candidate
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,8 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Train one architecture on a proxy with its method's evaluation protocol, "
                                    "several seeds, and report the test accuracy as the papers do.")
     p.add_argument("--proxy", required=True, help="proxy name, e.g. dc_fashion_mnist_ipc10")
-    p.add_argument("--space", default="dc_convnet", help="search space of --arch (default: dc_convnet)")
-    p.add_argument("--arch", help="candidate id (default: the space's default, the DC ConvNet)")
+    p.add_argument("--space", default="dc_convnet", help="search space of a bare --arch id (default: dc_convnet)")
+    p.add_argument("--arch", action="append", default=[],
+                   help="candidate id, or SPACE:ID (e.g. dc_eval:resnet18); repeat for several "
+                        "(default: the space's default, the DC ConvNet)")
     p.add_argument("--runs", type=int, default=5, help="networks trained, seeds 0..runs-1 (default: 5)")
     p.add_argument("--protocol", choices=list_protocols(),
                    help="evaluation protocol (default: the one of the method that made the proxy)")
@@ -61,47 +64,47 @@ def run(args: argparse.Namespace) -> int:
     if args.runs < 1:
         raise ProxynasError(f"--runs must be at least 1, got {args.runs}", "pass --runs 1 or more")
     space = get_space(args.space)
-    candidate = space.parse(args.arch) if args.arch else space.default()
+    candidates = [resolve_candidate(a, args.space) for a in args.arch] or [space.default()]
     executor = executor_from(args)
     proxy, splits = proxy_and_splits(args.proxy, data_root=args.data_root)
     protocol, why = evaluation_protocol(args, proxy.card)
-    plan = Plan(space, [candidate], protocol, args.runs, trainset=proxy.name, dataset=splits.name,
-                fingerprint=set_identity(proxy.data))
     runner = make_executor(executor)
-    plan = with_regime(plan, runner, TrainingData(proxy.data, splits.val, splits.test), None)
+    data = TrainingData(proxy.data, splits.val, splits.test)
+    plans = [with_regime(plan, runner, data, None)
+             for plan in transfer.plans(candidates, protocol, args.runs, trainset=proxy.name, dataset=splits.name,
+                                        fingerprint=set_identity(proxy.data))]
+    results = []
     with open_results() as store:
-        todo = len(pending(plan, store, fresh=args.fresh))
+        todo = sum(len(pending(plan, store, fresh=args.fresh)) for plan in plans)
         if not args.json:
             print(f"protocol {protocol.name or 'custom'} [{protocol.key()}] ({why}): {protocol.summary()}",
                   file=sys.stderr)
-            print(f"{proxy.name}: {candidate.id} x {args.runs} run(s) on {len(proxy.data)} images; "
-                  f"{args.runs - todo} in the store, {todo} to train", file=sys.stderr)
+            print(f"{proxy.name}: {', '.join(c.id for c in candidates)} x {args.runs} run(s) on "
+                  f"{len(proxy.data)} images; {args.runs * len(candidates) - todo} in the store, {todo} to train",
+                  file=sys.stderr)
         with bar(total=todo * protocol.total_epochs, desc=proxy.name, unit="epoch") as progress:
-            train_into_store(plan, store, TrainingData(proxy.data, splits.val, splits.test), executor=runner,
-                             max_models=args.stack, fresh=args.fresh,
-                             on_epoch=lambda end: progress.update(len(end.jobs)), command="evaluate")
-        rows = sorted(plan_rows(store, plan), key=lambda r: r.seed)
-    report(rows, proxy.name, candidate.id, protocol, as_json=args.json)
-    return 0 if any(r.status == "done" for r in rows) else 1
+            for plan in plans:
+                train_into_store(plan, store, data, executor=runner,
+                                 max_models=args.stack, fresh=args.fresh,
+                                 on_epoch=lambda end: progress.update(len(end.jobs)), command="evaluate")
+        for plan in plans:
+            rows = plan_rows(store, plan)
+            for c in plan.candidates:
+                results.append((c, sorted((r for r in rows if r.candidate == c.id), key=lambda r: r.seed)))
+    names = [c.id if len(results) == 1 and c.space == args.space else c.qualified_id for c, _ in results]
+    if args.json and len(results) > 1:  # one JSON document: a list of what one --arch prints
+        print(json.dumps([summary(rows, proxy.name, name, protocol) for name, (_, rows) in zip(names, results,
+                                                                                              strict=True)], indent=2))
+    else:
+        for name, (_, rows) in zip(names, results, strict=True):
+            report(rows, proxy.name, name, protocol, as_json=args.json)
+    return 0 if any(r.status == "done" for _, rows in results for r in rows) else 1
 
 
 def evaluation_protocol(args: argparse.Namespace, card: ProxyCard) -> tuple[Protocol, str]:
     """The protocol of the card's method (or ``--protocol``), with the options' changes; and why it."""
-    if args.protocol:
-        name, why = args.protocol, "--protocol"
-    else:
-        name = method_protocol(card.method)
-        if name is None:
-            raise ProxynasError(f"no evaluation protocol is known for method '{card.method}' of this proxy",
-                                f"pass --protocol, one of {', '.join(list_protocols())}")
-        why = f"the proxy's method is {card.method}"
-    facts = {"ipc": card.ipc, "factor": card.settings.get("factor", 1), "method": card.method,
-             "syn_lr": (card.settings.get("learned") or {}).get("syn_lr")}
-    protocol = protocol_for(name, card.dataset, facts, exact=args.exact)
-    changed = protocol.with_(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, augment=args.aug)
-    if changed != protocol:
-        changed, why = changed.with_(name=f"{name}, changed"), why + "; settings changed by the options"
-    return changed, why
+    changes = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "augment": args.aug}
+    return transfer.proxy_protocol(card, args.protocol, exact=args.exact, changes=changes)
 
 
 def report(rows: list[ResultRow], proxy: str, candidate: str, protocol: Protocol, *, as_json: bool) -> None:
@@ -110,11 +113,7 @@ def report(rows: list[ResultRow], proxy: str, candidate: str, protocol: Protocol
     mean = statistics.fmean(accs) if accs else None
     std = statistics.pstdev(accs) if accs else None
     if as_json:
-        print(json.dumps({"proxy": proxy, "candidate": candidate, "protocol_name": protocol.name,
-                          "protocol": protocol.settings(), "protocol_key": protocol.key(),
-                          "test_acc_mean": mean, "test_acc_std": std,
-                          "runs": [{"seed": r.seed, "status": r.status, "test_acc": r.test_acc,
-                                    "val_acc": r.val_acc, "reason": r.reason} for r in rows]}, indent=2))
+        print(json.dumps(summary(rows, proxy, candidate, protocol), indent=2))
         return
     for r in rows:
         result = f"test {100 * r.test_acc:.2f}%" if r.status == "done" else f"failed: {r.reason}"
@@ -124,3 +123,14 @@ def report(rows: list[ResultRow], proxy: str, candidate: str, protocol: Protocol
               f"{protocol.augment}): test accuracy {mean:.2f} ± {std:.2f} % over {len(accs)} run(s)")
     else:
         print(f"{proxy}: every run failed")
+
+
+def summary(rows: list[ResultRow], proxy: str, candidate: str, protocol: Protocol) -> dict:
+    """What ``--json`` prints for one candidate."""
+    accs = [100 * r.test_acc for r in rows if r.status == "done" and r.test_acc is not None]
+    return {"proxy": proxy, "candidate": candidate, "protocol_name": protocol.name,
+            "protocol": protocol.settings(), "protocol_key": protocol.key(),
+            "test_acc_mean": statistics.fmean(accs) if accs else None,
+            "test_acc_std": statistics.pstdev(accs) if accs else None,
+            "runs": [{"seed": r.seed, "status": r.status, "test_acc": r.test_acc,
+                      "val_acc": r.val_acc, "reason": r.reason} for r in rows]}

@@ -155,7 +155,15 @@ def write_table(study: StudyResults, out: Path, *, as_json: bool) -> list[Path]:
     csv_path = write_paper_csv(study.table, out / "table.csv")
     print(json.dumps(table_json, indent=2) if as_json else render_paper(study.table))
     say(f"wrote {csv_path} and {json_path}")
-    return [csv_path, json_path]
+    written = [csv_path, json_path]
+    if study.transfer is not None:
+        from analysis import transfer
+
+        if not as_json:
+            print("\n" + transfer.text_table(study.transfer))
+        written += transfer.save(study.transfer, out)
+        say(f"wrote {', '.join(str(p) for p in written[2:])}")
+    return written
 
 
 def print_published(spec: StudySpec, study: StudyResults, *, as_json: bool) -> None:
@@ -185,7 +193,13 @@ def run_report(args: argparse.Namespace) -> int:
     out = paths.output_dir(spec.output, "set study.output in the file, or pass --out DIR, to a folder you can write")
     study = finished(spec, args.data_root)
     written = plots.save_all(study.study, out)
-    report = write_report(study.study, out / "report.html", table=study.table)
+    extra = ""
+    if study.transfer is not None:
+        from analysis import transfer
+
+        transfer.save(study.transfer, out)
+        extra = transfer.transfer_html(study.transfer)
+    report = write_report(study.study, out / "report.html", table=study.table, extra=extra)
     print(f"report: {report}")
     print(f"plots: {', '.join(str(p) for p in written if p.suffix == '.png')}", file=sys.stderr)
     return 0

@@ -20,12 +20,14 @@ if TYPE_CHECKING:
     from analysis import Study
     from analysis.paper import PaperTable
     from analysis.sides import Side
+    from proxynas.transfer import TransferMatrix
 
 
 @dataclass(frozen=True)
 class StudyResults:
     study: Study  # metrics with intervals, for the report and plots
     table: PaperTable  # the papers' table
+    transfer: TransferMatrix | None = None  # the [transfer] matrix, when the study has one
 
 
 def _side(step: TrainStep, results: ResultsStore) -> Side:
@@ -69,4 +71,6 @@ def analyse(status: StudyStatus, results: ResultsStore, proxies: ProxyStore) -> 
                           seed=spec.metrics.bootstrap_seed, resamples=spec.metrics.resamples)
     table = paper_table(study, top_k=spec.metrics.top_k, top_fraction=spec.metrics.top_fraction, storage=storage,
                         whole_images=status.train_images)
-    return StudyResults(study, table)
+    from proxynas.study.transfer_steps import study_matrix
+
+    return StudyResults(study, table, study_matrix(steps, results, proxies))

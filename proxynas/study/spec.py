@@ -70,6 +70,18 @@ class PublishedSpec:
 
 
 @dataclass(frozen=True)
+class TransferSpec:
+    """The cross-architecture matrix: every proxy x ``archs`` (space-qualified ids, a bare id is dc_eval's),
+    ``runs`` seeds each, with each proxy's method's evaluation protocol (or ``protocol``; ``epochs``
+    changes its epochs)."""
+
+    archs: tuple[str, ...]
+    runs: int = 3
+    protocol: str | None = None
+    epochs: int | None = None
+
+
+@dataclass(frozen=True)
 class StudySpec:
     name: str
     dataset: str
@@ -84,6 +96,7 @@ class StudySpec:
     source: str = ""  # the paper the study reproduces
     path: Path | None = None  # the file it was read from
     published: PublishedSpec = field(default_factory=PublishedSpec)
+    transfer: TransferSpec | None = None  # the [transfer] section: the matrix across architectures
 
     def proxy_names(self) -> list[str]:
         return [p.name(self.dataset) for p in self.proxies]

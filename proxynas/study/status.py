@@ -103,4 +103,4 @@ def estimate(state: TrainState, rate: Throughput) -> float | None:
         return state.todo * state.seconds_per_job
     if state.images is None:
         return None
-    return rate.seconds(state.todo, state.step.plan.protocol.epochs, state.images)
+    return rate.seconds(state.todo, state.step.plan.protocol.epochs, state.images) * (state.step.cost_ratio or 1.0)

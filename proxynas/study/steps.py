@@ -32,15 +32,17 @@ class CondenseStep:
 class TrainStep:
     """Train the study's candidates on one training set: a proxy (search), or the whole set (truth, baseline)."""
 
-    kind: str  # 'search', 'truth' or 'baseline'
+    kind: str  # 'search', 'truth', 'baseline' or 'transfer'
     label: str  # how tables call what it ranks: the proxy name, 'truth', 'early_stopping:10'
     plan: Plan
-    proxy: str | None = None  # the proxy trained on (search steps)
+    proxy: str | None = None  # the proxy trained on (search and transfer steps)
+    cost_ratio: float | None = None  # transfer: cost of its networks per image over the search candidates'
 
     @property
     def title(self) -> str:
         return {"search": f"search on {self.label}", "truth": f"ground truth on {self.plan.trainset}",
-                "baseline": f"baseline {self.label}"}[self.kind]
+                "baseline": f"baseline {self.label}",
+                "transfer": f"transfer {self.label}: {', '.join(c.id for c in self.plan.candidates)}"}[self.kind]
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,11 @@ class StudySteps:
     truth: TrainStep
     baselines: tuple[TrainStep, ...]
     scorers: tuple[str, ...] = ()  # baselines that do not train (zero-cost measures): scored, not trained
+    transfer: tuple[TrainStep, ...] = ()  # the [transfer] matrix: a proxy's networks of one space each
 
     def training(self) -> tuple[TrainStep, ...]:
-        """The training steps in the order they run: search, truth, baselines."""
-        return (*self.search, self.truth, *self.baselines)
+        """The training steps in the order they run: search, truth, baselines, transfer."""
+        return (*self.search, self.truth, *self.baselines, *self.transfer)
 
 
 def candidates_of(spec: StudySpec) -> tuple[SearchSpace, tuple[Candidate, ...]]:
@@ -90,7 +93,10 @@ def build_steps(spec: StudySpec) -> StudySteps:
     baselines = tuple(TrainStep("baseline", b, _plan(space, candidates, baseline_training(b, spec.truth), full,
                                                      spec.dataset)) for b in trained)
     scorers = tuple(b for b in spec.baselines if b not in trained)
-    return StudySteps(spec, space, candidates, condense, search, truth, baselines, scorers)
+    from proxynas.study.transfer_steps import transfer_steps
+
+    return StudySteps(spec, space, candidates, condense, search, truth, baselines, scorers,
+                      transfer_steps(spec, space, candidates, condense))
 
 
 def needs_data(steps: StudySteps) -> bool:
@@ -98,5 +104,5 @@ def needs_data(steps: StudySteps) -> bool:
     looks at images (data-free scorers and an imported ground truth need only the dataset's name)."""
     from proxynas.scoring import get_scorer
 
-    trains = steps.condense or steps.search or steps.baselines or steps.truth.plan.imported is None
+    trains = steps.condense or steps.search or steps.baselines or steps.transfer or steps.truth.plan.imported is None
     return bool(trains) or any(get_scorer(n).data for s in steps.scorers for n in (get_scorer(s).needs or (s,)))

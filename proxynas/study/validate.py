@@ -9,6 +9,7 @@ The file is TOML (read with the standard library's ``tomllib``)::
     [truth]      the same keys as [search]: the ground-truth protocol; or imported = "PROTOCOL" and its
                  epochs, for a truth brought in with `proxynas truth import` (every seed it holds counts)
     [metrics]    top_k = [5, 10, 20], top_fraction, resamples, bootstrap_seed
+    [transfer]   archs = ["dc_eval:resnet18", ...], runs, protocol, epochs: every proxy on other networks
 
 A problem is one :class:`~proxynas.errors.ProxynasError` naming ``FILE:LINE`` and, for a name, the
 closest valid one.
@@ -30,8 +31,9 @@ from proxynas.proxies.names import check_name
 from proxynas.study.baselines import BASELINES, baseline_training
 from proxynas.study.reader import KeyPath, Reader
 from proxynas.study.spec import MetricsSpec, ProxySpec, PublishedSpec, SpaceSpec, StudySpec, TrainingSpec
+from proxynas.study.transfer_steps import read_transfer
 
-SECTIONS = ("study", "space", "proxies", "search", "truth", "metrics", "published")
+SECTIONS = ("study", "space", "proxies", "search", "truth", "metrics", "published", "transfer")
 STUDY_KEYS = ("name", "title", "source", "dataset", "output", "baselines")
 SPACE_KEYS = ("name", "sample", "sample_seed", "where", "archs", "unique")
 PROXY_KEYS = ("method", "ipc", "seed", "settings", "imported")
@@ -80,7 +82,8 @@ def parse_study(text: str, *, label: str, path: Path | None = None) -> StudySpec
                      baselines=baselines, search=search, truth=truth,
                      metrics=_metrics(reader, top.get("metrics", {})), output=output.expanduser(),
                      title=str(study.get("title", "")), source=str(study.get("source", "")), path=path,
-                     published=_published(reader, top.get("published", {})))
+                     published=_published(reader, top.get("published", {})),
+                     transfer=read_transfer(reader, top["transfer"], proxies) if "transfer" in top else None)
 
 
 def _published(reader: Reader, data: Any) -> PublishedSpec:
