@@ -17,6 +17,7 @@ from proxynas.datasets.base import TensorSet
 from proxynas.engine import Job, Outcome, Protocol
 from proxynas.engine.accel import Accel
 from proxynas.engine.executors import Executor, ExecutorOptions, make_executor
+from proxynas.engine.memory import sized_by_memory
 from proxynas.engine.run import EpochCallback, TrainingTask, plan_stacks
 from proxynas.spaces import Candidate, StackBuilder
 from proxynas.store import ResultRow, ResultsStore
@@ -93,7 +94,9 @@ def train_into_store(
     stack = max_models or executor.default_stack_size(data.train.device)
     augment = make_augment(plan.protocol.augment, dataset_info(plan.dataset))
     task = TrainingTask(plan.space, data.train, data.val, data.test, plan.protocol, augment, accel)
-    for outcome in executor.run(task, plan_stacks(todo, plan.space, stack, data.train.shape), on_epoch):
+    stacks = plan_stacks(todo, plan.space, stack, data.train.shape)
+    stacks = sized_by_memory(stacks, task, executor, accel)
+    for outcome in executor.run(task, stacks, on_epoch):
         store.put(ResultRow(
             space=plan.space.name, candidate=outcome.job.candidate.id, trainset=plan.trainset,
             protocol=plan.key(), seed=outcome.job.seed, dataset=plan.dataset, status=outcome.status,
