@@ -5,8 +5,8 @@ allocates for itself through torch's allocator (oneDNN's reorders and scratch bu
 profiler does see. Such buffers hold copies of the kernel's operands: a convolution's backward may
 reorder its input and its output's gradient at once, so the prediction may miss by up to two of the
 step's largest tensors (``Prediction.largest``). Measured on the demo's 21 kinds at batch 256
-(``benchmarks/memory_model.py``, figures in benchmarks/results/memory_model_cpu.json, 2-core shared
-CPU): fp32 predictions are 0.80-1.00 of the measured peak, bf16 autocast 0.79-1.23, the largest gap
+(the figures in benchmarks/results/README.md, 2-core shared CPU; ``benchmarks/memory_model.py``
+records them): fp32 predictions are 0.80-1.00 of the measured peak, bf16 autocast 0.79-1.23, the largest gap
 1.07 largest tensors (d2_w32_relu_none_none, at batch 64 as here). So: |predicted - measured| <=
 2 x largest + 1% of the measured peak (the 1% for small allocations of the profiler's own). The test
 runs at batch 64 to stay quick.
