@@ -275,6 +275,52 @@ class Checker:
                 "epochs": protocol.epochs}
 
 
+def memory_model_check(device: torch.device, small: bool) -> dict[str, Any]:
+    """The memory model's predicted peak (``engine.memory``) against the measured one (on CUDA
+    ``torch.cuda.max_memory_allocated``) for stacks of both spaces under the device's defaults. It passes
+    when no prediction falls short by more than its tolerance: one largest tensor plus 5% (on CUDA the
+    allocator's unsplit blocks and cuDNN's workspaces come on top of what the CPU test allows)."""
+    from proxynas.engine.memory import predict
+    from proxynas.engine.memory_measure import measured_peak, step_shape
+
+    digits = load_dataset("digits")
+    data = digits.train.to(device)
+    accel = Accel.for_device(device)
+    nb201 = get_space("nb201")
+    stacks = {"dc_convnet/d3_w128_x4": [SPACE.parse(i) for i in ("d3_w128_relu_instancenorm_none",
+                                                                  "d3_w128_sigmoid_layernorm_none",
+                                                                  "d3_w128_relu_batchnorm_none",
+                                                                  "d3_w128_leakyrelu_groupnorm_none")],
+              "dc_convnet/d2_w64_x1": [SPACE.parse("d2_w64_relu_instancenorm_avgpool")],
+              "nb201/x8": nb201.sample(8, seed=3)}
+    batch = 64 if small else 256
+    out: dict[str, Any] = {"batch": batch, "accel": repr(accel)}
+    ok = True
+    for name, candidates in stacks.items():
+        space = nb201 if name.startswith("nb201") else SPACE
+        predicted = predict(space, candidates, step_shape(data, batch, accel))
+        measured = measured_peak(space, candidates, data, batch, accel)
+        out[name] = {"predicted": predicted.peak, "measured": measured, "largest": predicted.largest,
+                     "ratio": predicted.peak / measured}
+        ok &= measured <= predicted.peak + predicted.largest + 0.05 * measured
+    out["ok"] = bool(ok)
+    return out
+
+
+def nb201_stacked_check(device: torch.device, small: bool) -> dict[str, Any]:
+    """NB201 cells per second, one grouped stack against one by one (``benchmarks/bench_nb201.py``), at
+    the device's defaults; passes when the losses agree (bf16 rounding on CUDA) and stacking is faster."""
+    from bench_nb201 import measure
+
+    accel = Accel.for_device(device)
+    size = {"cells": 4, "images": 64, "batch": 32, "repeats": 1} if small else \
+        {"cells": 64, "images": 1024, "batch": 256, "repeats": 3}
+    result = measure(device, accel=accel, **size)
+    fast = small or result["speedup_stacked_over_one_by_one"] > 1
+    result["ok"] = bool(fast and result["max_loss_gap"] < (0.05 if accel.bf16 else 0.01))
+    return result
+
+
 def search_benchmark(device: torch.device, small: bool) -> dict[str, Any]:
     name = f"search_gpu_check_{slug(device)}"
     size = ["--candidates", "3", "--widths", "32", "--images", "64", "--epochs", "1", "--reference-sample", "1",
@@ -313,7 +359,9 @@ def main() -> int:
     checks: dict[str, Callable[[], dict[str, Any]]] = {
         "streams": checker.streams, "invariant": checker.invariant, "oom": checker.oom,
         "compile": checker.compile, "cuda_vs_cpu": checker.cuda_vs_cpu,
-        "search": lambda: search_benchmark(device, args.cpu_dry_run)}
+        "search": lambda: search_benchmark(device, args.cpu_dry_run),
+        "memory_model": lambda: memory_model_check(device, args.cpu_dry_run),
+        "nb201_stacked": lambda: nb201_stacked_check(device, args.cpu_dry_run)}
     record: dict[str, Any] = {"environment": environment(device), "checks": {}}
     if device.type == "cuda":
         record["environment"]["cuda"] = torch.version.cuda

@@ -20,6 +20,7 @@ from proxynas.datasets.base import TensorSet
 from proxynas.engine import Job, Outcome, Protocol
 from proxynas.engine.accel import Accel, regime_of
 from proxynas.engine.executors import Executor, ExecutorOptions, make_executor
+from proxynas.engine.memory import sized_by_memory
 from proxynas.engine.run import EpochCallback, TrainingTask, plan_stacks
 from proxynas.engine.stopping import Interrupted, StopRequest, on_signals
 from proxynas.identity import published_identity
@@ -124,13 +125,14 @@ def train_into_store(
     stack = max_models or executor.default_stack_size(data.train.device)
     augment = make_augment(plan.protocol.augment, dataset_info(plan.dataset))
     task = TrainingTask(plan.space, data.train, data.val, data.test, plan.protocol, augment, accel)
+    stacks = sized_by_memory(plan_stacks(todo, plan.space, stack, data.train.shape), task, executor, accel)
     signals = on_signals(StopRequest()) if stop is None else contextlib.nullcontext(stop)
     step = store.begin_step(command, plan.trainset, identity, plan.key(), regime or "")
     start, stored = time.perf_counter(), 0
     with signals as stop:
         executor.stop = stop
         try:
-            for outcome in executor.run(task, plan_stacks(todo, plan.space, stack, data.train.shape), on_epoch):
+            for outcome in executor.run(task, stacks, on_epoch):
                 if replaced:
                     store.mark_retrain(plan.space.name, identity, plan.key(), regime or "", replaced)
                     replaced = []

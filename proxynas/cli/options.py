@@ -22,6 +22,9 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
 def add_executor_options(p: argparse.ArgumentParser) -> None:
     """How the planned stacks are run: here (threads) or on a Ray cluster."""
     p.add_argument("--stack", type=int, metavar="G", help="models trained at once (default: engine's choice)")
+    p.add_argument("--memory-budget", type=float, metavar="F",
+                   help="size stacks to fraction F of the device's free memory, predicted before each stack "
+                        "is built (default: 0.8 on CUDA; on the CPU stacks are sized by count)")
     p.add_argument("--executor", default="local", choices=list_executors(),
                    help="local: threads of this process (default); ray: tasks on a Ray cluster")
     p.add_argument("--workers", type=int, metavar="N", help="local: stacks trained side by side")
@@ -38,7 +41,8 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
 def executor_from(args: argparse.Namespace) -> ExecutorOptions:
     return ExecutorOptions(name=args.executor, device=args.device, workers=args.workers,
                            address=args.ray_address, gpus_per_task=args.gpus_per_task,
-                           cpus_per_task=args.cpus_per_task, max_retries=args.max_retries)
+                           cpus_per_task=args.cpus_per_task, max_retries=args.max_retries,
+                           memory_budget=args.memory_budget)
 
 
 def add_training_options(p: argparse.ArgumentParser, epochs: int) -> None:

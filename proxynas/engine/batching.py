@@ -1,8 +1,10 @@
 """How many models and stacks the engine trains at once by default, per device (``--stack`` overrides).
 
-CUDA: stacks as large as fit. A search-space stack never holds more candidates than one shape has (15
-in dc_convnet, times the seeds), and ``run_jobs`` halves any stack that runs out of memory, so the
-default only has to be large; two stacks side by side, each on its own stream.
+CUDA: stacks as large as fit. A dc_convnet stack never holds more candidates than one shape has (15,
+times the seeds); nb201 stacks any cells, up to this count. The training pipeline then splits each
+planned stack into the largest that fit the memory budget (``engine.memory``: predicted before the
+stack is built, 0.8 of the free memory by default, shared by the workers), and the trainer halves a
+stack that still runs out of memory (the fallback); two stacks side by side, each on its own stream.
 
 CPU: one model per stack and one stack per core, each on one intra-op thread. Measured on a shared
 2-core CPU (``benchmarks/bench_demo.py``, figures in ``benchmarks/results/README.md``): grouped

@@ -22,6 +22,7 @@ from proxynas.engine.batching import default_stack_size, default_workers
 from proxynas.engine.concurrent import WorkerStreams, serialized, side_by_side
 from proxynas.engine.cpu_memory import keep_freed_memory
 from proxynas.engine.device import resolve_device
+from proxynas.engine.memory import check_fraction
 from proxynas.engine.run import EpochCallback, Job, Outcome, TrainingTask
 from proxynas.engine.stopping import StopRequest, stoppable
 from proxynas.errors import ProxynasError
@@ -39,6 +40,7 @@ class ExecutorOptions:
     gpus_per_task: float | None = None  # ray: GPUs a stack's task holds (fractions share a GPU)
     cpus_per_task: float = 1.0  # ray: CPUs a stack's task holds
     max_retries: int = 2  # ray: retries of a task whose worker process died
+    memory_budget: float | None = None  # stacks sized to this fraction of free device memory (engine.memory)
 
     def __post_init__(self) -> None:
         if self.workers is not None and self.workers < 1:
@@ -49,6 +51,8 @@ class ExecutorOptions:
         if self.max_retries < 0:
             raise ProxynasError(f"--max-retries must not be negative, got {self.max_retries}",
                                 "pass --max-retries 0 (no retry) or more")
+        if self.memory_budget is not None:
+            check_fraction(self.memory_budget)
         if self.cpus_per_task <= 0:
             raise ProxynasError(f"--cpus-per-task must be positive, got {self.cpus_per_task}",
                                 "pass e.g. --cpus-per-task 1")
@@ -64,6 +68,7 @@ class Executor(ABC):
     # asked to stop by the caller (runs.train_into_store): after a ``finish`` request no stack starts and
     # the running ones end and are yielded; after ``now`` they stop at their next step, yielding nothing
     stop: StopRequest | None = None
+    memory_budget: float | None = None  # ExecutorOptions.memory_budget (the planner reads it, engine.memory)
 
     @abstractmethod
     def run(self, task: TrainingTask, stacks: Sequence[list[Job]],
@@ -88,7 +93,9 @@ def register_executor(name: str) -> Callable[[Callable[[ExecutorOptions], Execut
 
 def make_executor(options: ExecutorOptions | None = None) -> Executor:
     options = ExecutorOptions() if options is None else options
-    return EXECUTORS.get(options.name)(options)
+    executor = EXECUTORS.get(options.name)(options)
+    executor.memory_budget = options.memory_budget
+    return executor
 
 
 def list_executors() -> list[str]:
