@@ -48,7 +48,8 @@ def load_splits(steps: StudySteps, data_root: str | None) -> tuple[DatasetSplits
 
 def bind(steps: StudySteps, proxies: ProxyStore, split: str | None) -> StudySteps:
     """The steps with each plan naming its training set by content: a search step the fingerprint of
-    its proxy's file now (none while it is not made), the truth and baselines the training split's."""
+    its proxy's file now (none while it is not made), and so a transfer step, the truth and baselines the
+    training split's."""
     def proxy_fingerprint(name: str | None) -> str:
         return read_proxy(proxies.path(name)).data.fingerprint() if name and name in proxies else ""
 
@@ -56,7 +57,8 @@ def bind(steps: StudySteps, proxies: ProxyStore, split: str | None) -> StudyStep
         return replace(step, plan=replace(step.plan, fingerprint=fingerprint))
 
     return replace(steps, search=tuple(on(s, proxy_fingerprint(s.proxy)) for s in steps.search),
-                   truth=on(steps.truth, split or ""), baselines=tuple(on(b, split or "") for b in steps.baselines))
+                   truth=on(steps.truth, split or ""), baselines=tuple(on(b, split or "") for b in steps.baselines),
+                   transfer=tuple(on(t, proxy_fingerprint(t.proxy)) for t in steps.transfer))
 
 
 def study_status(steps: StudySteps, results: ResultsStore, proxies: ProxyStore,
