@@ -81,7 +81,8 @@ def _write(path: Path, data: dict[str, object]) -> None:
 
 def short(identity: str) -> str:
     """How tables print an identity: a fingerprint's first 8 digits, other identities whole."""
-    return identity[:8] if ":" not in identity else identity
+    is_fingerprint = len(identity) > 8 and all(ch in "0123456789abcdef" for ch in identity)
+    return identity[:8] if is_fingerprint else identity
 
 
 def published_identity(protocol: str) -> str:
