@@ -19,8 +19,14 @@ import statistics
 import sys
 
 from proxynas import transfer
-from proxynas.augment import AUGMENTS
-from proxynas.cli.options import add_data_options, add_executor_options, executor_from, open_results
+from proxynas.cli.options import (
+    add_data_options,
+    add_executor_options,
+    add_protocol_change_options,
+    executor_from,
+    open_results,
+    protocol_changes,
+)
 from proxynas.cli.progress import bar
 from proxynas.cli.resolve import proxy_and_splits
 from proxynas.engine import Protocol
@@ -49,10 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exact", action="store_true",
                    help="the DC reference's own loop: epochs + 1, the drop after epoch epochs/2 + 1, "
                         "a new optimizer there (dc, dsa, dm)")
-    p.add_argument("--aug", choices=AUGMENTS.names(), help="training augmentation (default: the protocol's)")
-    p.add_argument("--epochs", type=int, help="training epochs (default: the protocol's)")
-    p.add_argument("--batch-size", type=int, help="default: the protocol's")
-    p.add_argument("--lr", type=float, help="default: the protocol's")
+    add_protocol_change_options(p)
     p.add_argument("--fresh", action="store_true", help="retrain runs already in the store")
     p.add_argument("--json", action="store_true", help="print machine-readable results")
     add_data_options(p)
@@ -103,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
 def evaluation_protocol(args: argparse.Namespace, card: ProxyCard) -> tuple[Protocol, str]:
     """The protocol of the card's method (or ``--protocol``), with the options' changes; and why it."""
-    changes = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "augment": args.aug}
+    changes = protocol_changes(args)
     return transfer.proxy_protocol(card, args.protocol, exact=args.exact, changes=changes)
 
 

@@ -103,3 +103,19 @@ def protocol_from(args: argparse.Namespace) -> Protocol:
 
 def open_results() -> ResultsStore:
     return ResultsStore(paths.results_db(), paths.proxy_dir())
+
+
+def add_protocol_change_options(p: argparse.ArgumentParser) -> None:
+    """``--aug``, ``--epochs``, ``--batch-size``, ``--lr``: changes to an evaluation protocol (``evaluate``,
+    ``transfer``); :func:`protocol_changes` reads them back."""
+    from proxynas.augment import AUGMENTS
+
+    p.add_argument("--aug", choices=AUGMENTS.names(), help="training augmentation (default: the protocol's)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the protocol's)")
+    p.add_argument("--batch-size", type=int, help="default: the protocol's")
+    p.add_argument("--lr", type=float, help="default: the protocol's")
+
+
+def protocol_changes(args: argparse.Namespace) -> dict[str, object]:
+    """The options of :func:`add_protocol_change_options` as ``Protocol.with_`` changes (None: unchanged)."""
+    return {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "augment": args.aug}

@@ -14,8 +14,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from proxynas.augment import AUGMENTS
-from proxynas.cli.options import add_data_options, add_executor_options, executor_from, open_results
+from proxynas.cli.options import (
+    add_data_options,
+    add_executor_options,
+    add_protocol_change_options,
+    executor_from,
+    open_results,
+    protocol_changes,
+)
 from proxynas.cli.progress import bar
 from proxynas.cli.resolve import proxy_and_splits
 from proxynas.errors import ProxynasError
@@ -35,10 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", choices=list_protocols(),
                    help="evaluation protocol for every proxy (default: each proxy's method's)")
     p.add_argument("--exact", action="store_true", help="the DC reference's own loop (see `evaluate --help`)")
-    p.add_argument("--aug", choices=AUGMENTS.names(), help="training augmentation (default: the protocol's)")
-    p.add_argument("--epochs", type=int, help="training epochs (default: the protocol's)")
-    p.add_argument("--batch-size", type=int, help="default: the protocol's")
-    p.add_argument("--lr", type=float, help="default: the protocol's")
+    add_protocol_change_options(p)
     p.add_argument("--fresh", action="store_true", help="retrain runs already in the store")
     p.add_argument("--json", metavar="FILE", help="write the cells as JSON ('-': print it instead of the table)")
     p.add_argument("--csv", metavar="FILE", help="write the cells as CSV")
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if len(set(args.proxy)) != len(args.proxy):
         raise ProxynasError("the same proxy is named twice in --proxy", "name each proxy once")
     executor = executor_from(args)
-    changes = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "augment": args.aug}
+    changes = protocol_changes(args)
     proxies, protocols = [], []
     for name in args.proxy:
         proxy, splits = proxy_and_splits(name, data_root=args.data_root)
