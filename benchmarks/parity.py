@@ -36,7 +36,7 @@ from proxynas import paths
 from proxynas.datasets import load_dataset
 from proxynas.datasets.zca import whiten_like
 from proxynas.engine.executors import ExecutorOptions
-from proxynas.protocols import method_protocol, protocol_for
+from proxynas.presets import method_preset, protocol_for
 from proxynas.proxies import ProxyStore
 from proxynas.runs import Plan, TrainingData, plan_rows, train_into_store
 from proxynas.store import ResultsStore
@@ -105,7 +105,7 @@ def run_row(method: str, ipc: int, form: Form, splits: Any, device: torch.device
     facts = {"ipc": card.ipc, "factor": card.settings.get("factor", 1), "method": method,
              "syn_lr": (card.settings.get("learned") or {}).get("syn_lr")}
     seen = whiten_like(card, splits, home / "zca")  # MTT/FTD sets made on ZCA'd images
-    protocol = protocol_for(method_protocol(method), form.dataset, facts, exact=exact).with_(epochs=form.epochs)
+    protocol = protocol_for(method_preset(method), form.dataset, facts, exact=exact).with_(epochs=form.epochs)
     space = get_space("dc_convnet")
     plan = Plan(space, [space.default()], protocol, form.runs, trainset=name, dataset=form.dataset)
     print(f"[{name}] evaluating: protocol {protocol.name} [{protocol.key()}] {protocol.summary()}, "

@@ -20,7 +20,7 @@ from typing import Any
 from proxynas.engine import Protocol
 from proxynas.errors import ProxynasError
 from proxynas.identity import set_identity
-from proxynas.protocols import list_protocols, method_protocol, protocol_for
+from proxynas.presets import list_presets, method_preset, protocol_for
 from proxynas.proxies import ProxyCard
 from proxynas.runs import Plan, TrainingData, plan_rows, train_into_store
 from proxynas.spaces import Candidate, get_space, resolve_candidate
@@ -38,10 +38,10 @@ def proxy_protocol(card: ProxyCard, name: str | None = None, *, exact: bool = Fa
     if name:
         why = "--protocol"
     else:
-        name = method_protocol(card.method)
+        name = method_preset(card.method)
         if name is None:
             raise ProxynasError(f"no evaluation protocol is known for method '{card.method}' of this proxy",
-                                f"pass --protocol, one of {', '.join(list_protocols())}")
+                                f"pass --protocol, one of {', '.join(list_presets())}")
         why = f"the proxy's method is {card.method}"
     facts = {"ipc": card.ipc, "factor": card.settings.get("factor", 1), "method": card.method,
              "syn_lr": (card.settings.get("learned") or {}).get("syn_lr")}  # MTT/FTD's learned step size

@@ -16,7 +16,7 @@ from proxynas.cli import main
 from proxynas.datasets import dataset_info
 from proxynas.datasets.zca import fit_zca, to_pixels, whiten_like, zca_for
 from proxynas.errors import ProxynasError
-from proxynas.protocols import method_protocol, protocol_for
+from proxynas.presets import method_preset, protocol_for
 from proxynas.proxies import ProxyCard, ProxyStore
 
 NET = "dc_convnet:d1_w32_relu_instancenorm_avgpool"  # small: seconds on a CPU
@@ -114,7 +114,7 @@ def test_a_zca_card_whitens_the_validation_and_test_images(home, digits):
 
 
 def test_the_mtt_and_ftd_protocols_train_at_the_learned_step_size():
-    assert method_protocol("mtt") == "mtt" and method_protocol("ftd") == "ftd"
+    assert method_preset("mtt") == "mtt" and method_preset("ftd") == "ftd"
     p = protocol_for("ftd", "cifar10", {"syn_lr": 0.0231})
     assert (p.lr, p.epochs, p.augment, p.momentum, p.weight_decay, p.batch_size) == (0.0231, 1000, "dsa", 0.9,
                                                                                      5e-4, 256)

@@ -13,7 +13,7 @@ from proxynas.datasets import dataset_info
 from proxynas.engine import Job, Protocol, run_jobs
 from proxynas.engine.fit import fit
 from proxynas.errors import ProxynasError
-from proxynas.protocols import PROTOCOLS, list_protocols, method_protocol, protocol_for
+from proxynas.presets import PRESETS, list_presets, method_preset, protocol_for
 from proxynas.spaces import PlainStacks, SearchSpace
 from search_spaces import get_space
 
@@ -24,8 +24,8 @@ IDS = ["d1_w32_relu_instancenorm_avgpool", "d1_w32_sigmoid_batchnorm_avgpool",
 
 
 def test_the_registered_protocols_hold_the_reference_values():
-    assert list_protocols() == ["dc", "dm", "dsa", "ftd", "idc", "mtt"]
-    assert all(PROTOCOLS.get(n).source for n in list_protocols())  # each says where it comes from
+    assert list_presets() == ["dc", "dm", "dsa", "ftd", "idc", "mtt"]
+    assert all(PRESETS.get(n).source for n in list_presets())  # each says where it comes from
     dc = protocol_for("dc", "fashion_mnist")
     assert (dc.epochs, dc.batch_size, dc.lr, dc.momentum, dc.weight_decay, dc.decay_epochs(), dc.gamma,
             dc.augment, dc.mixup) == (300, 256, 0.01, 0.9, 5e-4, [150], 0.1, "none", "none")
@@ -62,7 +62,7 @@ def test_exact_is_the_dc_reference_loop_and_leaves_idc_alone():
     exact = protocol_for("dsa", "cifar10", exact=True)
     assert (exact.total_epochs, exact.decay_epochs(), exact.restarts_optimizer) == (1001, [502], True)
     assert protocol_for("idc", "cifar10", exact=True) == protocol_for("idc", "cifar10")
-    assert [method_protocol(m) for m in ("dc", "dsa", "dm", "idc", "idc-i", "random", "mtt", "ftd")] == [
+    assert [method_preset(m) for m in ("dc", "dsa", "dm", "idc", "idc-i", "random", "mtt", "ftd")] == [
         "dc", "dsa", "dm", "idc", "idc", "dc", "mtt", "ftd"]
     # an imported MTT set (no learned step size on its card) trains as under dsa: the same key
     assert protocol_for("mtt", "cifar10").key() == protocol_for("dsa", "cifar10").key()

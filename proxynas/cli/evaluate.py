@@ -2,7 +2,7 @@
 
 Trains one network (default: the DC default ConvNet) on the proxy ``--runs`` times, seeds 0, 1, ...,
 with the evaluation protocol of the method that made the proxy, as its paper's code trains
-(:mod:`proxynas.protocols`: ``dc``, ``dsa``, ``dm``, ``idc``; coresets with ``dc``), and reports the
+(:mod:`proxynas.presets`: ``dc``, ``dsa``, ``dm``, ``idc``; coresets with ``dc``), and reports the
 test accuracy's mean and standard deviation (population std, as the reference scripts print).
 ``--protocol NAME`` picks another; ``--exact`` runs the DC reference's own loop (one more epoch, the
 drop one epoch later, a new optimizer at it); ``--epochs``, ``--lr``, ``--batch-size``, ``--aug``
@@ -33,7 +33,7 @@ from proxynas.engine import Protocol
 from proxynas.engine.executors import make_executor
 from proxynas.errors import ProxynasError
 from proxynas.identity import set_identity
-from proxynas.protocols import list_protocols
+from proxynas.presets import list_presets
 from proxynas.proxies import ProxyCard
 from proxynas.runs import TrainingData, pending, plan_rows, train_into_store, with_regime
 from proxynas.store import ResultRow
@@ -50,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="candidate id, or SPACE:ID (e.g. dc_eval:resnet18); repeat for several "
                         "(default: the space's default, the DC ConvNet)")
     p.add_argument("--runs", type=int, default=5, help="networks trained, seeds 0..runs-1 (default: 5)")
-    p.add_argument("--protocol", choices=list_protocols(),
+    p.add_argument("--protocol", choices=list_presets(),
                    help="evaluation protocol (default: the one of the method that made the proxy)")
     p.add_argument("--exact", action="store_true",
                    help="the DC reference's own loop: epochs + 1, the drop after epoch epochs/2 + 1, "

@@ -25,7 +25,7 @@ from proxynas.cli.options import (
 from proxynas.cli.progress import bar
 from proxynas.cli.resolve import proxy_and_splits
 from proxynas.errors import ProxynasError
-from proxynas.protocols import list_protocols
+from proxynas.presets import list_presets
 from proxynas.runs import TrainingData
 from proxynas.transfer import DEFAULT_ARCHS, ProxyInput, columns, pending_runs, proxy_protocol, train_matrix
 
@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", action="append", default=[],
                    help=f"network, SPACE:ID or a dc_eval id (repeat; default: {', '.join(DEFAULT_ARCHS)})")
     p.add_argument("--runs", type=int, default=5, help="networks trained per cell, seeds 0..runs-1 (default: 5)")
-    p.add_argument("--protocol", choices=list_protocols(),
+    p.add_argument("--protocol", choices=list_presets(),
                    help="evaluation protocol for every proxy (default: each proxy's method's)")
     p.add_argument("--exact", action="store_true", help="the DC reference's own loop (see `evaluate --help`)")
     add_protocol_change_options(p)

@@ -1,7 +1,7 @@
 """How a candidate is trained: SGD settings, the learning-rate schedule, augmentation and mixing.
 
-The named protocols of the condensation papers (``dc``, ``dsa``, ``dm``, ``idc``) are built in
-:mod:`proxynas.protocols`; this is the plain dataclass they are made of.
+The condensation papers' protocols by name (``dc``, ``dsa``, ``dm``, ``idc``: *presets*) are built in
+:mod:`proxynas.presets`; this is the plain dataclass they are made of.
 
 Schedules:
 
@@ -43,7 +43,7 @@ class Protocol:
     augment: str = "none"  # a name of proxynas.augment's registry: "none", "dsa", "crop_scale_rotate", "idc", ...
     mixup: str = "none"  # "cutmix": IDC's CutMix on every batch with probability mix_p
     mix_p: float = 0.5
-    name: str = ""  # the named protocol this is (proxynas.protocols), a label only
+    name: str = ""  # the preset this is (proxynas.presets), a label only
     seed: int = 0  # seeds of a run are seed, seed + 1, ...
 
     def __post_init__(self) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from proxynas.datasets import dataset_info
 from proxynas.errors import ProxynasError
-from proxynas.protocols import list_protocols, method_protocol, protocol_for
+from proxynas.presets import list_presets, method_preset, protocol_for
 from proxynas.study.reader import Reader
 from proxynas.study.spec import ProxySpec, StudySpec, TransferSpec
 
@@ -47,10 +47,10 @@ def read_transfer(reader: Reader, data: Any, proxies: Sequence[ProxySpec]) -> Tr
     runs = reader.integer(table.get("runs", 3), ["transfer", "runs"], 1)
     protocol = None
     if "protocol" in table:
-        protocol = reader.choice(table["protocol"], ["transfer", "protocol"], "protocol", list_protocols())
+        protocol = reader.choice(table["protocol"], ["transfer", "protocol"], "protocol", list_presets())
     epochs = reader.integer(table["epochs"], ["transfer", "epochs"], 1) if "epochs" in table else None
     for i, p in enumerate(proxies):
-        known = p.method is not None and method_protocol(p.method) is not None
+        known = p.method is not None and method_preset(p.method) is not None
         if protocol is None and not known:
             raise reader.error(["transfer"], f"proxy {i + 1} ({p.imported or p.method}) has no evaluation protocol "
                                "the study can name", 'set transfer.protocol, e.g. protocol = "dc"')
@@ -85,7 +85,7 @@ def transfer_steps(spec: StudySpec, space: SearchSpace, candidates: Sequence[Can
     out = []
     for step in condense:
         imported = step.proxy.imported is not None
-        name = t.protocol or method_protocol(str(step.proxy.method))
+        name = t.protocol or method_preset(str(step.proxy.method))
         facts = {} if imported else proxy_facts(step.proxy)
         protocol = protocol_for(str(name), spec.dataset, facts)
         if t.epochs is not None:

@@ -1,9 +1,10 @@
-"""The condensation papers' evaluation protocols, by name: how each trains a network on its condensed set.
+"""Presets: the condensation papers' evaluation protocols, by name (what ``--protocol NAME`` chooses).
 
-``protocol_for("dsa", "fashion_mnist")`` is the :class:`~proxynas.engine.Protocol` the DSA paper's code
-trains with on FashionMNIST. A protocol may depend on the dataset (DC uses an augmentation on MNIST
+A preset is a name and its source; ``protocol_for("dsa", "fashion_mnist")`` is the
+:class:`~proxynas.engine.Protocol` (the training settings) the DSA paper's code trains with on
+FashionMNIST. A preset may depend on the dataset (DC uses an augmentation on MNIST
 only) and on the proxy (IDC's exceptions for some published sets), so each name is a small function of
-both, registered with its source. ``exact=True`` gives the DC reference's own loop for the protocols
+both, registered with its source. ``exact=True`` gives the DC reference's own loop for the presets
 that use it (:mod:`proxynas.engine.protocol`, ``evaluate_synset``); IDC's schedule already is its own.
 
 Values were read in the reference code (pinned commits; tests/golden/ holds numbers produced by it):
@@ -23,18 +24,20 @@ Builder = Callable[[str, dict[str, Any]], Protocol]  # (dataset name, proxy fact
 
 
 @dataclass(frozen=True)
-class NamedProtocol:
+class Preset:
+    """A paper's protocol by name: ``build(dataset, facts)`` gives its :class:`Protocol`."""
+
     name: str
     source: str  # where the values come from, in the reference code
     build: Builder
     exact_applies: bool  # whether ``exact`` changes it (the DC reference's evaluate_synset loop)
 
 
-PROTOCOLS: Registry[NamedProtocol] = Registry("protocol")
+PRESETS: Registry[Preset] = Registry("protocol")  # labelled as the user names it: --protocol NAME
 
 # What the methods' papers evaluate with; coresets as the DC paper evaluates its baselines (the same loop).
-METHOD_PROTOCOLS = {"dc": "dc", "dsa": "dsa", "dm": "dm", "idc": "idc", "idc-i": "idc", "random": "dc",
-                    "herding": "dc", "kcenter": "dc", "mtt": "mtt", "ftd": "ftd"}
+METHOD_PRESETS = {"dc": "dc", "dsa": "dsa", "dm": "dm", "idc": "idc", "idc-i": "idc", "random": "dc",
+                  "herding": "dc", "kcenter": "dc", "mtt": "mtt", "ftd": "ftd"}
 
 # The DC reference's evaluate_synset: SGD lr_net 0.01, momentum 0.9, weight decay 5e-4, batch_train 256,
 # lr x0.1 at half the epochs (Epoch // 2 + 1 in its own loop).
@@ -42,17 +45,17 @@ _DC_BASE = Protocol(epochs=300, batch_size=256, lr=0.01, momentum=0.9, weight_de
                     gamma=0.1)
 
 
-def register_protocol(name: str, source: str, *, exact_applies: bool = True) -> Callable[[Builder], Builder]:
-    """Register the decorated ``(dataset, facts) -> Protocol`` function as the protocol ``name``."""
+def register_preset(name: str, source: str, *, exact_applies: bool = True) -> Callable[[Builder], Builder]:
+    """Register the decorated ``(dataset, facts) -> Protocol`` function as the preset ``name``."""
 
     def add(build: Builder) -> Builder:
-        PROTOCOLS.register(name)(NamedProtocol(name, source, build, exact_applies))
+        PRESETS.register(name)(Preset(name, source, build, exact_applies))
         return build
 
     return add
 
 
-@register_protocol("dc", "DatasetCondensation main.py: get_daparam, epoch_eval_train 300 (1000 with "
+@register_preset("dc", "DatasetCondensation main.py: get_daparam, epoch_eval_train 300 (1000 with "
                          "augmentation); utils.py evaluate_synset")
 def dc(dataset: str, facts: dict[str, Any]) -> Protocol:
     """300 epochs without augmentation; on MNIST the reference's crop_scale_rotate for 1000 epochs
@@ -62,21 +65,21 @@ def dc(dataset: str, facts: dict[str, Any]) -> Protocol:
     return _DC_BASE
 
 
-@register_protocol("dsa", "DatasetCondensation main.py --method DSA: epoch_eval_train 1000, DiffAugment with "
+@register_preset("dsa", "DatasetCondensation main.py --method DSA: epoch_eval_train 1000, DiffAugment with "
                           "the readme's dsa_strategy; utils.py evaluate_synset")
 def dsa(dataset: str, facts: dict[str, Any]) -> Protocol:
     """DSA augmentation (color_crop_cutout_flip_scale_rotate, no flip for MNIST/SVHN/digits), 1000 epochs."""
     return _DC_BASE.with_(epochs=1000, augment="dsa")
 
 
-@register_protocol("dm", "DatasetCondensation main_DM.py: --epoch_eval_train 1000, DiffAugment with "
+@register_preset("dm", "DatasetCondensation main_DM.py: --epoch_eval_train 1000, DiffAugment with "
                          "--dsa_strategy; utils.py evaluate_synset")
 def dm(dataset: str, facts: dict[str, Any]) -> Protocol:
     """The same as ``dsa``."""
     return dsa(dataset, facts)
 
 
-@register_protocol("idc", "Efficient-Dataset-Condensation argument.py (epochs 1000 for ipc > 0, batch_size 64, "
+@register_preset("idc", "Efficient-Dataset-Condensation argument.py (epochs 1000 for ipc > 0, batch_size 64, "
                           "lr 0.01, momentum 0.9, weight-decay 5e-4, mixup cut, beta 1.0, mix_p 0.5, dsa on, "
                           "dsa_strategy less cutout and flip); train.py train/train_epoch (MultiStepLR "
                           "[2E//3, 5E//6] x0.2); test.py return_data_path", exact_applies=False)
@@ -97,7 +100,7 @@ def idc(dataset: str, facts: dict[str, Any]) -> Protocol:
     return base
 
 
-@register_protocol("mtt", "mtt-distillation distill.py: --epoch_eval_train 1000, DiffAugment (dsa True), "
+@register_preset("mtt", "mtt-distillation distill.py: --epoch_eval_train 1000, DiffAugment (dsa True), "
                           "args.lr_net = syn_lr.item(); utils.py evaluate_synset (SGD momentum 0.9, weight decay "
                           "5e-4, batch_train 256, lr x0.1 at Epoch // 2 + 1)")
 def mtt(dataset: str, facts: dict[str, Any]) -> Protocol:
@@ -108,7 +111,7 @@ def mtt(dataset: str, facts: dict[str, Any]) -> Protocol:
     return _DC_BASE.with_(epochs=1000, augment="dsa", lr=float(lr))
 
 
-@register_protocol("ftd", "FTD-distillation distill_FTD.py: as mtt-distillation (evaluate_synset with "
+@register_preset("ftd", "FTD-distillation distill_FTD.py: as mtt-distillation (evaluate_synset with "
                           "lr_net = syn_lr.item(), 1000 epochs, DSA), on the EMA images")
 def ftd(dataset: str, facts: dict[str, Any]) -> Protocol:
     """The same as ``mtt``."""
@@ -116,18 +119,19 @@ def ftd(dataset: str, facts: dict[str, Any]) -> Protocol:
 
 
 def protocol_for(name: str, dataset: str, facts: dict[str, Any] | None = None, *, exact: bool = False) -> Protocol:
-    """The protocol ``name`` for ``dataset`` (``facts``: what the proxy card says, e.g. ipc and factor)."""
-    named = PROTOCOLS.get(name)
+    """The protocol of the preset ``name`` for ``dataset`` (``facts``: what the proxy card says, e.g. ipc
+    and factor)."""
+    named = PRESETS.get(name)
     protocol = named.build(dataset, dict(facts or {})).with_(name=name)
     if exact and named.exact_applies:
         protocol = protocol.with_(schedule="evaluate_synset")
     return protocol
 
 
-def method_protocol(method: str) -> str | None:
-    """The protocol a proxy made (or published) with ``method`` is evaluated with; None if unknown."""
-    return METHOD_PROTOCOLS.get(method)
+def method_preset(method: str) -> str | None:
+    """The preset a proxy made (or published) with ``method`` is evaluated with; None if unknown."""
+    return METHOD_PRESETS.get(method)
 
 
-def list_protocols() -> list[str]:
-    return PROTOCOLS.names()
+def list_presets() -> list[str]:
+    return PRESETS.names()
