@@ -4,12 +4,12 @@ Reads the results store (never writes it)::
 
     from analysis import compare, write_report, plots, tables
     from proxynas.store import ResultsStore
-    from proxynas.proxies import ProxyStore
+    from proxynas.proxies import ProxyLibrary
 
     study = compare(ResultsStore(path), dataset="digits", space="dc_convnet",
                     proxies=["random_digits_ipc10", "herding_digits_ipc10"],
                     baselines=["early_stopping"],          # or "early_stopping:5" (epochs)
-                    proxy_store=ProxyStore(proxy_dir),     # optional: condensing seconds from proxy cards
+                    proxy_library=ProxyLibrary(proxy_dir),     # optional: condensing seconds from proxy cards
                     seed=0, resamples=1000)                # bootstrap; resamples=0 skips intervals
     print(tables.render(study))                            # terminal tables
     tables.to_json(study); tables.write_csv(study, "metrics.csv")

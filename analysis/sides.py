@@ -212,7 +212,7 @@ def select_proxy(store: ResultsStore, space: str, name: str, dataset: str, epoch
     elif identity is None:  # no file of that name: its results if they are of one set, else ask which
         ids = {g.trainset_id for g in groups}
         if len(ids) > 1:
-            raise ProxynasError(f"proxy '{name}' is not in the proxy store, so which of its results are current "
+            raise ProxynasError(f"proxy '{name}' is not in the proxy library, so which of its results are current "
                                 f"is unknown; stored: {_stored_ids(groups)}", f"pass --proxy {name}@ID")
     else:
         ids = {identity}

@@ -37,7 +37,7 @@ from proxynas.datasets import load_dataset
 from proxynas.datasets.zca import whiten_like
 from proxynas.engine.executors import ExecutorOptions
 from proxynas.presets import method_preset, protocol_for
-from proxynas.proxies import ProxyStore
+from proxynas.proxies import ProxyLibrary
 from proxynas.runs import Plan, TrainingData, plan_rows, train_into_store
 from proxynas.store import ResultsStore
 from search_spaces import get_space
@@ -89,7 +89,7 @@ TRAJECTORY_SHRUNK = Form("digits", (("mtt", 1), ("ftd", 1)), runs=2, epochs=3,
 def run_row(method: str, ipc: int, form: Form, splits: Any, device: torch.device, home: Path,
             exact: bool) -> dict[str, Any]:
     """Condense (or resume, or reuse) one set, evaluate it; the row's record."""
-    store = ProxyStore(home / "proxies")
+    store = ProxyLibrary(home / "proxies")
     name = f"{method}_{form.dataset}_ipc{ipc}"
     wanted = form.settings(method)
     if name in store:

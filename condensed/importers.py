@@ -1,4 +1,4 @@
-"""Import condensed sets published by the reference implementations into the proxy store.
+"""Import condensed sets published by the reference implementations into the proxy library.
 
 Formats (told apart by what the file holds, never by running it: ``torch.load(weights_only=True)``):
 
@@ -29,7 +29,7 @@ from proxynas import __version__
 from proxynas.datasets import dataset_info, list_datasets
 from proxynas.datasets.base import TensorSet
 from proxynas.errors import ProxynasError
-from proxynas.proxies import Proxy, ProxyCard, ProxyStore, check_name
+from proxynas.proxies import Proxy, ProxyCard, ProxyLibrary, check_name
 
 FORMATS = "DC/DSA/DM res_*.pt, IDC data.pt, or MTT images_best.pt with labels_best.pt"
 
@@ -187,7 +187,7 @@ def read_foreign(path: Path, dataset: str, *, exp: int = 0, factor: int | None =
     return Foreign(foreign.method, images[order].contiguous(), labels[order], foreign.settings)
 
 
-def import_proxy(store: ProxyStore, path: Path, name: str, *, dataset: str | None = None, exp: int = 0,
+def import_proxy(store: ProxyLibrary, path: Path, name: str, *, dataset: str | None = None, exp: int = 0,
                  factor: int | None = None, force: bool = False) -> Proxy:
     """Read a published set and save it in ``store`` as ``name`` (with a card saying where it came from)."""
     check_name(name)

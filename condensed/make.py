@@ -18,11 +18,11 @@ from proxynas import __version__
 from proxynas.datasets import dataset_info
 from proxynas.datasets.base import DatasetSplits
 from proxynas.engine.device import describe
-from proxynas.proxies import Proxy, ProxyCard, ProxyName, ProxyStore
+from proxynas.proxies import Proxy, ProxyCard, ProxyLibrary, ProxyName
 
 
 def make_proxy(
-    store: ProxyStore,
+    store: ProxyLibrary,
     method: str,
     splits: DatasetSplits,
     ipc: int,

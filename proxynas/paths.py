@@ -66,7 +66,7 @@ def output_file(path: str | os.PathLike[str], fix: str = "pass --out with a file
 
 
 def proxy_dir() -> Path:
-    return writable_dir(home() / "proxies", "the proxy store", HOME_FIX)
+    return writable_dir(home() / "proxies", "the proxy library", HOME_FIX)
 
 
 def results_db() -> Path:

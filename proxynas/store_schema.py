@@ -7,7 +7,7 @@ rows by content and regime and stores measured device-seconds (see :mod:`proxyna
 Migrating a version-0 store, in place and in one transaction, every row kept:
 
 - ``trainset_id``: a proxy row takes the fingerprint of the proxy file of its name when that file is
-  still in the proxy store and was written before the row finished (a row older than the file was
+  still in the proxy library and was written before the row finished (a row older than the file was
   trained on a set since remade); otherwise ``legacy:{name}``. Ground-truth rows take
   ``legacy:full_{dataset}`` (which files the data root held then is not known); imported truths
   ``published:{protocol}``, as new imports do.
@@ -148,7 +148,7 @@ def migrate_v0(db: sqlite3.Connection, proxy_dir: Path | None) -> None:
 
 def _proxy_fingerprint(proxy_dir: Path, name: str) -> tuple[str, float] | None:
     """(fingerprint, created) of the proxy file ``name``, or None when there is none or it is unreadable."""
-    from proxynas.proxies.store import SUFFIX, read_proxy
+    from proxynas.proxies.library import SUFFIX, read_proxy
 
     path = proxy_dir / f"{name}{SUFFIX}"
     if not path.is_file():

@@ -29,7 +29,7 @@ def session_home(tmp_path_factory):
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    """A fresh ``$PROXYNAS_HOME`` (proxy store and results store) for one test."""
+    """A fresh ``$PROXYNAS_HOME`` (proxy library and results store) for one test."""
     path = tmp_path / "home"
     monkeypatch.setenv("PROXYNAS_HOME", str(path))
     return path

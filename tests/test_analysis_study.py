@@ -15,7 +15,7 @@ from scipy import stats
 from analysis import compare, plots, tables
 from proxynas.datasets.base import TensorSet
 from proxynas.errors import ProxynasError
-from proxynas.proxies import ProxyCard, ProxyStore
+from proxynas.proxies import ProxyCard, ProxyLibrary
 from proxynas.store import ResultRow, ResultsStore
 from search_spaces import get_space
 
@@ -152,15 +152,15 @@ def test_constant_proxy_reads_undefined_in_tables_and_null_in_json(store, tmp_pa
 
 
 def test_cost_adds_condensing_seconds_from_the_proxy_card(store, tmp_path):
-    proxies = ProxyStore(tmp_path / "proxies")
+    proxies = ProxyLibrary(tmp_path / "proxies")
     data = TensorSet(torch.zeros(10, 1, 8, 8), torch.arange(10), 10)
     card = ProxyCard("random", "digits", 1, 0, 10, (1, 8, 8), "fingerprint", seconds=12.5)
     proxies.save("random_digits_ipc5", data, card)
     with pytest.raises(ProxynasError, match="on its current file; results of earlier sets"):
-        compare(store, dataset="digits", proxies=["random_digits_ipc5"], proxy_store=proxies, resamples=0)
+        compare(store, dataset="digits", proxies=["random_digits_ipc5"], proxy_library=proxies, resamples=0)
     with store._tx() as db:  # the rows as `search` stores them on this file: keyed by its fingerprint
         db.execute("UPDATE results SET trainset_id = ? WHERE trainset = 'random_digits_ipc5'", (data.fingerprint(),))
-    study = compare(store, dataset="digits", proxies=["random_digits_ipc5"], proxy_store=proxies, resamples=0)
+    study = compare(store, dataset="digits", proxies=["random_digits_ipc5"], proxy_library=proxies, resamples=0)
     cost = study.comparisons[0].cost
     assert cost.search_seconds == pytest.approx(0.2 * 24)  # the failed candidate's run took time too
     assert cost.condense_seconds == 12.5

@@ -25,7 +25,7 @@ from condensed.checkpoint import save_checkpoint
 from proxynas.atomic import atomic_write_text, io_error
 from proxynas.datasets.base import TensorSet
 from proxynas.proxies import ProxyCard
-from proxynas.proxies.store import ProxyStore
+from proxynas.proxies.library import ProxyLibrary
 from proxynas.store import ResultRow, ResultsStore
 
 LIMIT = 16 * 1024  # bytes a limited child may write into one file
@@ -57,7 +57,7 @@ def small_set(n: int = 20) -> TensorSet:
 def test_files_get_the_usual_mode_under_the_umask(tmp_path, mask, mode):
     before = os.umask(mask)
     try:
-        store = ProxyStore(tmp_path)
+        store = ProxyLibrary(tmp_path)
         path = store.save("random_digits_ipc2", small_set(), card())
         text = atomic_write_text(tmp_path / "table.csv", "a,b\n")
     finally:

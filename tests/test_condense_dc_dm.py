@@ -15,7 +15,7 @@ from proxynas import paths
 from proxynas.datasets import dataset_info
 from proxynas.engine import Job, Protocol, run_jobs
 from proxynas.errors import ProxynasError
-from proxynas.proxies import ProxyStore
+from proxynas.proxies import ProxyLibrary
 from search_spaces import get_space
 
 SMALL_NET = "d2_w32_relu_instancenorm_avgpool"  # condensing with the 128-wide default is slow on a CPU
@@ -95,7 +95,7 @@ def test_each_method_runs_and_its_loss_falls(digits, method, ipc, overrides):
 
 
 def test_make_proxy_stores_images_and_card(home, digits):
-    store = ProxyStore(paths.proxy_dir())
+    store = ProxyLibrary(paths.proxy_dir())
     proxy = make_proxy(store, "dm", digits, 2, seed=3, iterations=4, **TINY)
     assert proxy.name == "dm_digits_ipc2" and store.names() == ["dm_digits_ipc2"]
     assert proxy.data.images.shape == (20, 1, 8, 8)
@@ -113,7 +113,7 @@ def test_make_proxy_stores_images_and_card(home, digits):
 
 @pytest.mark.parametrize(("method", "init"), [("dc", "noise"), ("dsa", "real")])
 def test_the_card_records_the_init_each_method_ran_with(home, digits, method, init):
-    store = ProxyStore(paths.proxy_dir())
+    store = ProxyLibrary(paths.proxy_dir())
     proxy = make_proxy(store, method, digits, 1, iterations=1, **TINY)
     assert proxy.card.settings["init"] == init
     noise = make_proxy(store, "dm", digits, 1, iterations=1, init="noise", **TINY)
@@ -166,7 +166,7 @@ def test_condense_command_makes_a_dm_proxy(home, digits, capsys):
     code = main(["condense", "dm", "--dataset", "digits", "--ipc", "1", "--iterations", "3",
                  "--device", "cpu", "--set", f"net={SMALL_NET}", "--set", "batch_real=16"])
     assert code == 0 and "dm_digits_ipc1" in capsys.readouterr().out
-    assert ProxyStore(paths.proxy_dir()).load("dm_digits_ipc1").card.settings["iterations"] == 3
+    assert ProxyLibrary(paths.proxy_dir()).load("dm_digits_ipc1").card.settings["iterations"] == 3
 
 
 def proxy_accuracy(data, digits, seeds=(0, 1, 2)) -> float:

@@ -15,7 +15,7 @@ from proxynas.cli.evaluate import evaluation_protocol
 from proxynas.datasets import dataset_info
 from proxynas.datasets.base import TensorSet
 from proxynas.errors import ProxynasError
-from proxynas.proxies import ProxyCard, ProxyStore
+from proxynas.proxies import ProxyCard, ProxyLibrary
 
 ARCH = "d1_w32_relu_none_avgpool"
 EVALUATE = ["evaluate", "--proxy", "random_digits_ipc5", "--arch", ARCH, "--runs", "3", "--epochs", "4",
@@ -56,7 +56,7 @@ def test_evaluate_trains_on_every_image_of_a_multi_formation_proxy_with_dsa(home
     data = TensorSet(images, torch.arange(10).repeat_interleave(4), 10)
     card = ProxyCard(method="idc", dataset="digits", ipc=1, seed=0, num_classes=10, shape=info.shape,
                      source_fingerprint="", seconds=0.0, settings={"factor": 2})
-    ProxyStore(home / "proxies").save("idc_digits_ipc1", data, card)
+    ProxyLibrary(home / "proxies").save("idc_digits_ipc1", data, card)
     args = ["evaluate", "--proxy", "idc_digits_ipc1", "--arch", ARCH, "--runs", "2", "--epochs", "2",
             "--aug", "dsa", "--device", "cpu", "--json"]
     assert main(args) == 0
@@ -107,7 +107,8 @@ def test_evaluate_trains_a_dsa_proxy_with_dsa_for_1000_epochs_unasked(home, caps
     info = dataset_info("digits")
     images = torch.randn(10, 1, 8, 8, generator=torch.Generator().manual_seed(1))
     data = TensorSet(images, torch.arange(10), 10)
-    ProxyStore(home / "proxies").save("dsa_digits_ipc1", data, replace(card("dsa", "digits"), ipc=1, shape=info.shape))
+    ProxyLibrary(home / "proxies").save("dsa_digits_ipc1", data,
+                                        replace(card("dsa", "digits"), ipc=1, shape=info.shape))
     assert main(["evaluate", "--proxy", "dsa_digits_ipc1", "--arch", ARCH, "--runs", "1", "--device", "cpu",
                  "--json"]) == 0
     captured = capsys.readouterr()

@@ -11,7 +11,7 @@ from condensed.idc import IDCSettings, resolve
 from condensed.make import make_proxy
 from proxynas.datasets import dataset_info
 from proxynas.errors import ProxynasError
-from proxynas.proxies import ProxyName, ProxyStore
+from proxynas.proxies import ProxyLibrary, ProxyName
 
 TINY = {"iterations": 3, "inner_loop": 2, "batch_real": 8, "n_data": 16,
         "net": "d1_w32_relu_instancenorm_avgpool"}
@@ -94,7 +94,7 @@ def test_learning_lowers_the_matching_loss(digits, method):
 
 
 def test_the_proxy_holds_decoded_images_by_class(digits, tmp_path):
-    store = ProxyStore(tmp_path)
+    store = ProxyLibrary(tmp_path)
     proxy = make_proxy(store, "idc", digits, 2, device="cpu", **QUICK)
     assert proxy.name == "idc_digits_ipc2"
     assert len(proxy.data) == 10 * 2 * 4 and proxy.data.shape == (1, 8, 8)

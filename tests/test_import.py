@@ -14,7 +14,7 @@ from condensed.importers import import_proxy
 from proxynas.cli import main
 from proxynas.datasets import dataset_info
 from proxynas.errors import ProxynasError
-from proxynas.proxies import ProxyStore
+from proxynas.proxies import ProxyLibrary
 
 
 def normalize(pixels, dataset):
@@ -24,7 +24,7 @@ def normalize(pixels, dataset):
 
 @pytest.fixture
 def store(tmp_path):
-    return ProxyStore(tmp_path / "proxies")
+    return ProxyLibrary(tmp_path / "proxies")
 
 
 def test_dc_repository_result_file(tmp_path, store):

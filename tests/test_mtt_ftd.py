@@ -17,7 +17,7 @@ from proxynas.datasets import dataset_info
 from proxynas.datasets.zca import fit_zca, to_pixels, whiten_like, zca_for
 from proxynas.errors import ProxynasError
 from proxynas.presets import method_preset, protocol_for
-from proxynas.proxies import ProxyCard, ProxyStore
+from proxynas.proxies import ProxyCard, ProxyLibrary
 
 NET = "dc_convnet:d1_w32_relu_instancenorm_avgpool"  # small: seconds on a CPU
 SHRUNK = {"net": NET, "iterations": 3, "syn_steps": 3, "expert_epochs": 1, "max_start_epoch": 2, "lr_img": 10.0,
@@ -63,7 +63,7 @@ def test_gsam_experts_differ_from_sgd_experts_from_the_same_start(home, small):
 
 
 def test_mtt_needs_experts_and_says_how_to_train_them_or_trains_them_first(home, small):
-    store = ProxyStore(paths.proxy_dir())
+    store = ProxyLibrary(paths.proxy_dir())
     with pytest.raises(ProxynasError, match="proxynas experts --dataset digits"):
         make_proxy(store, "mtt", small, 1, **SHRUNK)
     proxy = make_proxy(store, "mtt", small, 1, **(SHRUNK | {"train_experts": 1, "expert_train_epochs": 2}))
@@ -74,7 +74,7 @@ def test_mtt_needs_experts_and_says_how_to_train_them_or_trains_them_first(home,
 @pytest.mark.parametrize("method", ["mtt", "ftd"])
 def test_trajectory_matching_learns_images_and_the_step_size(home, small, method):
     experts_for(small, "sgd" if method == "mtt" else "gsam", epochs=2, seeds=(0, 1))
-    store = ProxyStore(paths.proxy_dir())
+    store = ProxyLibrary(paths.proxy_dir())
     proxy = make_proxy(store, method, small, 1, **SHRUNK)
     card = proxy.card.settings
     assert card["resolved"]["syn_steps"] == 3 and card["resolved"]["lr_lr"] == 1e-05  # 0: the reference's
@@ -133,7 +133,7 @@ def test_cli_experts_condense_and_evaluate_on_zca_digits(home, capsys):
     assert main(["evaluate", "--proxy", "mtt_digits_ipc1", "--arch", NET.split(":")[1], "--runs", "1",
                  "--epochs", "4", "--device", "cpu", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    card = ProxyStore(paths.proxy_dir()).load("mtt_digits_ipc1").card
+    card = ProxyLibrary(paths.proxy_dir()).load("mtt_digits_ipc1").card
     assert out["protocol_name"] == "mtt, changed" and out["protocol"]["lr"] == card.settings["learned"]["syn_lr"]
     assert out["runs"][0]["status"] == "done"
     assert main(["experts", *base, "--experts", "0"]) == 2

@@ -5,7 +5,7 @@ from condensed import get_method, list_methods
 from condensed.make import make_proxy
 from proxynas.datasets.base import TensorSet
 from proxynas.errors import ProxynasError, UnknownNameError
-from proxynas.proxies import ProxyCard, ProxyName, ProxyStore
+from proxynas.proxies import ProxyCard, ProxyLibrary, ProxyName
 
 
 def test_proxy_names_round_trip():
@@ -19,7 +19,7 @@ def test_proxy_names_round_trip():
 
 
 def test_store_saves_loads_and_refuses_damage(tmp_path):
-    store = ProxyStore(tmp_path)
+    store = ProxyLibrary(tmp_path)
     data = TensorSet(torch.randn(6, 1, 8, 8), torch.tensor([0, 0, 1, 1, 2, 2]), 3)
     card = ProxyCard(method="random", dataset="digits", ipc=2, seed=0, num_classes=3, shape=(1, 8, 8),
                      source_fingerprint="x", seconds=0.5, settings={"a": 1})
@@ -38,7 +38,7 @@ def test_store_saves_loads_and_refuses_damage(tmp_path):
 @pytest.mark.parametrize("method", ["random", "herding", "kcenter"])
 def test_coresets_pick_real_images_per_class(tmp_path, digits, method):
     assert method in list_methods()
-    proxy = make_proxy(ProxyStore(tmp_path), method, digits, 5, seed=3)
+    proxy = make_proxy(ProxyLibrary(tmp_path), method, digits, 5, seed=3)
     data, card = proxy.data, proxy.card
     assert len(data) == 50 and data.shape == (1, 8, 8)
     assert torch.equal(data.labels, torch.arange(10).repeat_interleave(5))
@@ -48,7 +48,7 @@ def test_coresets_pick_real_images_per_class(tmp_path, digits, method):
     assert len({tuple(x.tolist()) for x in data.images.flatten(1)}) == 50  # no repeats
     assert (card.method, card.dataset, card.ipc, card.seed) == (method, "digits", 5, 3)
     assert card.source_fingerprint == digits.train.fingerprint()
-    again = make_proxy(ProxyStore(tmp_path / "b"), method, digits, 5, seed=3)
+    again = make_proxy(ProxyLibrary(tmp_path / "b"), method, digits, 5, seed=3)
     assert torch.equal(again.data.images, data.images)  # seeded, deterministic
 
 
@@ -65,7 +65,7 @@ def test_herding_keeps_the_mean_closer_than_random(digits):
 
 def test_coreset_errors(digits):
     with pytest.raises(ProxynasError, match="fewer than ipc"):
-        make_proxy(ProxyStore("/tmp/unused-proxynas"), "random", digits, 10_000)
+        make_proxy(ProxyLibrary("/tmp/unused-proxynas"), "random", digits, 10_000)
     with pytest.raises(ProxynasError, match="no setting 'colour'"):
         get_method("random").settings(colour=1)
     with pytest.raises(UnknownNameError, match="did you mean 'herding'"):

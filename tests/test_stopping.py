@@ -19,7 +19,7 @@ from kill_support import stored_rows
 from proxynas.engine import Protocol
 from proxynas.engine.executors import SerialExecutor
 from proxynas.engine.stopping import Interrupted, StopRequest
-from proxynas.proxies.store import ProxyStore
+from proxynas.proxies.library import ProxyLibrary
 from proxynas.runs import Plan, TrainingData, pending, plan_rows, train_into_store
 from proxynas.store import ResultsStore
 from search_spaces import get_space
@@ -54,7 +54,7 @@ def wait_for(condition, timeout: float, what: str) -> None:
 def make_proxy(home: Path, digits) -> None:
     from condensed.make import make_proxy as make
 
-    make(ProxyStore(home / "proxies"), "random", digits, 10)
+    make(ProxyLibrary(home / "proxies"), "random", digits, 10)
 
 
 def test_first_signal_finishes_the_running_stacks_and_stores_them(home, digits):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from proxynas.errors import ProxynasError
-from proxynas.proxies.store import read_proxy
+from proxynas.proxies.library import read_proxy
 from proxynas.store import ResultsStore
 from proxynas.store_schema import LEGACY_COST, VERSION
 

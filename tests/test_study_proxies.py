@@ -12,7 +12,7 @@ import torch
 from condensed.make import make_proxy
 from proxynas import paths
 from proxynas.cli import main
-from proxynas.proxies import ProxyStore
+from proxynas.proxies import ProxyLibrary
 from proxynas.store import ResultsStore
 
 NET = "d2_w32_relu_instancenorm_avgpool"  # the 128-wide default condenses slowly on a CPU
@@ -55,9 +55,9 @@ def test_condense_reuses_only_the_same_settings_and_says_what_differs(home, caps
     assert "random_digits_ipc2 in the store was made with other settings: seed 0 (asked: 1)" in err
     assert "add --fresh" in err and err.count("\n") == 1
     assert main([*base, "--seed", "1", "--force"]) == 0  # the old flag still works, hidden
-    assert ProxyStore(paths.proxy_dir()).load("random_digits_ipc2").card.seed == 1
+    assert ProxyLibrary(paths.proxy_dir()).load("random_digits_ipc2").card.seed == 1
     assert main([*base, "--seed", "2", "--fresh"]) == 0
-    store = ProxyStore(paths.proxy_dir())
+    store = ProxyLibrary(paths.proxy_dir())
     proxy = store.load("random_digits_ipc2")
     assert proxy.card.seed == 2
 
@@ -88,7 +88,7 @@ def test_more_iterations_continue_the_run_and_a_study_refuses_other_settings(hom
     store = ResultsStore(paths.results_db())
     first = {r.candidate: r.finished_at for r in store.rows(trainset="dm_digits_ipc1")}
     assert len(first) == 2
-    proxies = ProxyStore(paths.proxy_dir())
+    proxies = ProxyLibrary(paths.proxy_dir())
     made_in = proxies.load("dm_digits_ipc1").card.seconds
     capsys.readouterr()
 
@@ -98,7 +98,7 @@ def test_more_iterations_continue_the_run_and_a_study_refuses_other_settings(hom
     assert "dm_digits_ipc1 in the store ran 2 iterations; continuing the same run from its checkpoint to 3" in err
     assert "results of earlier sets named dm_digits_ipc1" in err and "stay readable" in err
     continued = proxies.load("dm_digits_ipc1")
-    straight = make_proxy(ProxyStore(tmp_path / "other"), "dm", digits, 1, iterations=3, net=NET, batch_real=16)
+    straight = make_proxy(ProxyLibrary(tmp_path / "other"), "dm", digits, 1, iterations=3, net=NET, batch_real=16)
     assert torch.equal(continued.data.images, straight.data.images)  # the same as 3 iterations in one go
     assert continued.card.settings["iterations"] == 3 and continued.card.seconds > made_in
 

@@ -1,4 +1,4 @@
-"""``proxynas condense METHOD``: make a proxy training set and put it in the proxy store.
+"""``proxynas condense METHOD``: make a proxy training set and put it in the proxy library.
 
 A proxy of that name already in the store is reused only when its card names the asked settings. More
 iterations of a synthetic run continue from its kept checkpoint; any other difference is an error that
@@ -17,13 +17,13 @@ from condensed.make import make_proxy
 from condensed.reuse import checkpoint_path, forget, judge
 from proxynas.cli.options import add_data_options, open_results
 from proxynas.cli.progress import bar
-from proxynas.cli.resolve import proxy_store
+from proxynas.cli.resolve import proxy_library
 from proxynas.datasets import load_dataset
 from proxynas.engine import resolve_device
 from proxynas.errors import ProxynasError
 from proxynas.identity import short
 from proxynas.proxies import ProxyName
-from proxynas.proxies.store import read_header
+from proxynas.proxies.library import read_header
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["iterations"] = args.iterations
     method.settings(**overrides)  # fail on a bad setting before loading any data
     device = resolve_device(args.device)
-    store = proxy_store()
+    store = proxy_library()
     splits = load_dataset(args.dataset, args.data_root)
     name = str(ProxyName(method.name, splits.name, args.ipc))
     with store.making(name):  # another command making this proxy: wait for it, then judge what it made

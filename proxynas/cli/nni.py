@@ -17,7 +17,7 @@ import torch
 
 from proxynas.atomic import atomic_write_text
 from proxynas.cli.options import add_data_options, open_results, protocol_from
-from proxynas.cli.resolve import proxy_store, resolve_proxy
+from proxynas.cli.resolve import proxy_library, resolve_proxy
 from proxynas.cli.search import DEFAULT_EPOCHS
 from proxynas.engine import Protocol
 from proxynas.errors import ProxynasError
@@ -204,7 +204,7 @@ def print_summary(candidates: list[str], space: SearchSpace, proxy: str, dataset
                   top: int) -> None:
     """The experiment's best candidates from the store, and how its pick compares with what it knows."""
     report = bridge("report")
-    fingerprint = proxy_store().load(proxy).data.fingerprint()
+    fingerprint = proxy_library().load(proxy).data.fingerprint()
     with open_results() as store:
         ranked = report.tried(store, space.name, fingerprint, protocol.key(), protocol.seed, candidates)
         if not ranked:

@@ -1,4 +1,4 @@
-"""``proxynas proxies``: list the proxy store (sub-commands add show and import)."""
+"""``proxynas proxies``: list the proxy library (sub-commands add show and import)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import argparse
 import datetime
 import importlib
 
-from proxynas.cli.resolve import proxy_store
+from proxynas.cli.resolve import proxy_library
 
 # Modules of proxynas.cli with ``add_subparser(subparsers)`` adding a ``proxies`` sub-command.
 SUBCOMMANDS: tuple[str, ...] = ("proxies_show", "proxies_import")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("proxies", help="list the proxy store", description="List, show or import proxies.")
+    p = sub.add_parser("proxies", help="list the proxy library", description="List, show or import proxies.")
     p.set_defaults(run=run_list)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     actions.add_parser("list", help="list the stored proxies").set_defaults(run=run_list)
@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    store = proxy_store()
+    store = proxy_library()
     cards = store.cards()
     if not cards:
         print(f"no proxies in {store.root} yet (make one: proxynas condense random --dataset digits --ipc 10)")

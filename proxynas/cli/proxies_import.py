@@ -6,12 +6,12 @@ import argparse
 from pathlib import Path
 
 from condensed.importers import FORMATS, import_proxy
-from proxynas.cli.resolve import proxy_store
+from proxynas.cli.resolve import proxy_library
 
 
 def add_subparser(actions: argparse._SubParsersAction) -> None:
     p = actions.add_parser("import", help="import a published condensed set (.pt)",
-                           description=f"Import {FORMATS} into the proxy store. Files are read with "
+                           description=f"Import {FORMATS} into the proxy library. Files are read with "
                                        "torch.load(weights_only=True): nothing in them is run.")
     p.add_argument("file", type=Path, help="the .pt file")
     p.add_argument("--name", required=True, help="proxy name to store it under, e.g. dc_cifar10_ipc10")
@@ -23,7 +23,7 @@ def add_subparser(actions: argparse._SubParsersAction) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    proxy = import_proxy(proxy_store(), args.file, args.name, dataset=args.dataset, exp=args.exp,
+    proxy = import_proxy(proxy_library(), args.file, args.name, dataset=args.dataset, exp=args.exp,
                          factor=args.factor, force=args.force)
     card = proxy.card
     print(f"{proxy.name}: {len(proxy.data)} images {card.shape} of {card.num_classes} classes "

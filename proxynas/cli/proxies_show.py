@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from proxynas import paths
-from proxynas.cli.resolve import proxy_store
+from proxynas.cli.resolve import proxy_library
 from proxynas.datasets import dataset_info
 from proxynas.errors import ProxynasError
 from proxynas.proxies.grid import write_grid
@@ -25,7 +25,7 @@ def run_show(args: argparse.Namespace) -> int:
     if args.per_class < 1:
         raise ProxynasError(f"--per-class must be at least 1, got {args.per_class}",
                             "pass --per-class 1 or more")
-    proxy = proxy_store().load(args.name)
+    proxy = proxy_library().load(args.name)
     info = dataset_info(proxy.card.dataset)
     out = paths.output_file(args.out or Path(f"{proxy.name}.png"))
     title = f"{proxy.name}: {len(proxy.data)} images, {proxy.card.method} on {info.name}"

@@ -11,17 +11,17 @@ from proxynas.cli.progress import bar
 from proxynas.datasets import DatasetSplits, dataset_info, load_dataset
 from proxynas.datasets.zca import whiten_like
 from proxynas.errors import ProxynasError, UnknownNameError
-from proxynas.proxies import Proxy, ProxyName, ProxyStore
+from proxynas.proxies import Proxy, ProxyLibrary, ProxyName
 
 
-def proxy_store() -> ProxyStore:
-    return ProxyStore(paths.proxy_dir())
+def proxy_library() -> ProxyLibrary:
+    return ProxyLibrary(paths.proxy_dir())
 
 
 def resolve_proxy(name: str, *, data_root: str | None) -> Proxy:
     """The stored proxy ``name`` (on the CPU); a missing coreset proxy is made, a missing synthetic one
     is an error."""
-    store = proxy_store()
+    store = proxy_library()
     if name in store:
         return store.load(name)
     try:

@@ -20,7 +20,7 @@ from typing import Any
 from proxynas import paths
 from proxynas.atomic import atomic_write_text
 from proxynas.cli.options import add_data_options, add_executor_options, executor_from, open_results
-from proxynas.cli.resolve import proxy_store
+from proxynas.cli.resolve import proxy_library
 from proxynas.cli.study_text import ConsoleReporter, render_plan, say
 from proxynas.engine import describe, resolve_device
 from proxynas.errors import DataError
@@ -98,7 +98,7 @@ def run_plan(args: argparse.Namespace) -> int:
     steps = build_steps(spec)
     splits, problem = load_splits(steps, args.data_root)
     with open_results() as results:
-        proxies = proxy_store()
+        proxies = proxy_library()
         status = study_status(steps, results, proxies, splits, problem)
         rate = None
         if any(t.todo for t in status.training):
@@ -128,7 +128,7 @@ def execute_study(spec: StudySpec, data_root: str | None, options: RunOptions) -
         raise DataError(f"the study's dataset cannot be read: {problem}",
                         f"proxynas data download {spec.dataset}, or pass --data-root")
     with open_results() as results:
-        proxies = proxy_store()
+        proxies = proxy_library()
         reporter = ConsoleReporter()
         try:
             run_study(steps, results, proxies, splits, options, reporter)
@@ -142,7 +142,7 @@ def finished(spec: StudySpec, data_root: str | None) -> StudyResults:
     steps = build_steps(spec)
     splits, problem = load_splits(steps, data_root)
     with open_results() as results:
-        proxies = proxy_store()
+        proxies = proxy_library()
         return analyse(study_status(steps, results, proxies, splits, problem), results, proxies)
 
 

@@ -16,7 +16,7 @@ from proxynas.engine.executors import SerialExecutor
 from proxynas.engine.stopping import StopRequest
 from proxynas.errors import ProxynasError
 from proxynas.identity import set_identity
-from proxynas.proxies import ProxyStore
+from proxynas.proxies import ProxyLibrary
 from proxynas.runs import Plan, TrainingData, plan_rows, train_into_store, with_regime
 from proxynas.spaces import Candidate, SearchSpace
 from proxynas.store import ResultRow, ResultsStore
@@ -41,7 +41,7 @@ def train_candidate(candidate: Candidate, space: SearchSpace, setup: ProxyTraini
     After every epoch the stack is scored on the validation split and ``on_epoch`` gets the score; the
     models trained are exactly those ``proxynas search`` trains (scoring draws no random numbers).
     """
-    proxy = ProxyStore(paths.proxy_dir()).load(setup.proxy)
+    proxy = ProxyLibrary(paths.proxy_dir()).load(setup.proxy)
     splits = load_dataset(proxy.card.dataset, setup.data_root)
     if proxy.data.shape != splits.shape or proxy.data.num_classes != splits.num_classes:
         raise ProxynasError(f"proxy {proxy.name} holds {proxy.data.shape} images of {proxy.data.num_classes} "

@@ -1,7 +1,7 @@
-"""Proxy sets: names, cards and the on-disk store."""
+"""Proxy sets: names, cards and the proxy library (their folder on disk)."""
 
 from proxynas.proxies.card import ProxyCard
+from proxynas.proxies.library import Proxy, ProxyLibrary, read_proxy, write_proxy
 from proxynas.proxies.names import ProxyName, check_name
-from proxynas.proxies.store import Proxy, ProxyStore, read_proxy, write_proxy
 
-__all__ = ["Proxy", "ProxyCard", "ProxyName", "ProxyStore", "check_name", "read_proxy", "write_proxy"]
+__all__ = ["Proxy", "ProxyCard", "ProxyLibrary", "ProxyName", "check_name", "read_proxy", "write_proxy"]

@@ -19,7 +19,7 @@ from proxynas.datasets.zca import whiten_like
 from proxynas.engine import resolve_device
 from proxynas.engine.executors import ExecutorOptions
 from proxynas.errors import ProxynasError
-from proxynas.proxies import ProxyStore
+from proxynas.proxies import ProxyLibrary
 from proxynas.runs import TrainingData, train_into_store
 from proxynas.store import ResultsStore
 from proxynas.study.state import ProxyState, condense_command, train_state
@@ -46,7 +46,7 @@ class RunOptions:
     data_root: str | None = None  # where data-dependent scorers read the training split
 
 
-def run_study(steps: StudySteps, results: ResultsStore, proxies: ProxyStore, splits: DatasetSplits | None,
+def run_study(steps: StudySteps, results: ResultsStore, proxies: ProxyLibrary, splits: DatasetSplits | None,
               options: RunOptions, reporter: Reporter) -> None:
     """Condense, train and score what the stores lack; ``splits`` may be None only when nothing needs the
     dataset's files (:func:`~proxynas.study.steps.needs_data`)."""
@@ -107,7 +107,7 @@ def _score(name: str, steps: StudySteps, results: ResultsStore, options: RunOpti
             reporter.end_step()
 
 
-def _condense(state: ProxyState, steps: StudySteps, proxies: ProxyStore, splits: DatasetSplits,
+def _condense(state: ProxyState, steps: StudySteps, proxies: ProxyLibrary, splits: DatasetSplits,
               options: RunOptions, reporter: Reporter, index: int) -> None:
     step, dataset = state.step, steps.spec.dataset
     if state.status == "no import":

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from proxynas.errors import ProxynasError
-from proxynas.proxies import ProxyStore
+from proxynas.proxies import ProxyLibrary
 from proxynas.runs import plan_rows
 from proxynas.store import ResultsStore
 from proxynas.study.status import StudyStatus
@@ -46,7 +46,7 @@ def _side(step: TrainStep, results: ResultsStore) -> Side:
                 rows, plan.identity(), regimes[0] if regimes else "")
 
 
-def analyse(status: StudyStatus, results: ResultsStore, proxies: ProxyStore) -> StudyResults:
+def analyse(status: StudyStatus, results: ResultsStore, proxies: ProxyLibrary) -> StudyResults:
     """The study's metrics and table; an error naming the missing steps when it is not complete."""
     from analysis import compare_sides
     from analysis.paper import paper_table

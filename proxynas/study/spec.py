@@ -37,7 +37,7 @@ class ProxySpec:
     imported: str | None = None  # the name of a set brought in with `proxynas proxies import`
 
     def name(self, dataset: str) -> str:
-        """The proxy store's name for it: ``{method}_{dataset}_ipc{N}``, or the imported name."""
+        """The proxy library's name for it: ``{method}_{dataset}_ipc{N}``, or the imported name."""
         if self.imported is not None:
             return self.imported
         assert self.method is not None and self.ipc is not None

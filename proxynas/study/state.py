@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from condensed.reuse import asked_settings, checkpoint_path, judge
 from proxynas.datasets import dataset_info
-from proxynas.proxies import ProxyStore
-from proxynas.proxies.store import read_header
+from proxynas.proxies import ProxyLibrary
+from proxynas.proxies.library import read_header
 from proxynas.runs import pending, plan_rows
 from proxynas.store import ResultRow, ResultsStore
 from proxynas.study.steps import CondenseStep, TrainStep
@@ -70,7 +70,7 @@ def _planned_images(step: CondenseStep, dataset: str) -> tuple[int | None, int |
     return p.ipc * classes * factor ** 2, p.ipc * classes
 
 
-def proxy_state(step: CondenseStep, dataset: str, store: ProxyStore, fingerprint: str | None = None) -> ProxyState:
+def proxy_state(step: CondenseStep, dataset: str, store: ProxyLibrary, fingerprint: str | None = None) -> ProxyState:
     """The stored proxy against the study's: ``fingerprint`` is the training split's, when loaded."""
     images, storage = _planned_images(step, dataset)
     p = step.proxy

@@ -8,8 +8,8 @@ from dataclasses import dataclass, replace
 from proxynas.datasets import DatasetSplits, load_dataset
 from proxynas.errors import DataError
 from proxynas.identity import split_identity
-from proxynas.proxies import ProxyStore
-from proxynas.proxies.store import read_proxy
+from proxynas.proxies import ProxyLibrary
+from proxynas.proxies.library import read_proxy
 from proxynas.store import ResultsStore
 from proxynas.study.estimate import Throughput, measure_throughput, stored_throughput
 from proxynas.study.state import ProxyState, TrainState, proxy_state, train_state
@@ -46,7 +46,7 @@ def load_splits(steps: StudySteps, data_root: str | None) -> tuple[DatasetSplits
         return None, f"{problem} ({err.fix})" if err.fix else problem
 
 
-def bind(steps: StudySteps, proxies: ProxyStore, split: str | None) -> StudySteps:
+def bind(steps: StudySteps, proxies: ProxyLibrary, split: str | None) -> StudySteps:
     """The steps with each plan naming its training set by content: a search step the fingerprint of
     its proxy's file now (none while it is not made), and so a transfer step, the truth and baselines the
     training split's."""
@@ -61,7 +61,7 @@ def bind(steps: StudySteps, proxies: ProxyStore, split: str | None) -> StudyStep
                    transfer=tuple(on(t, proxy_fingerprint(t.proxy)) for t in steps.transfer))
 
 
-def study_status(steps: StudySteps, results: ResultsStore, proxies: ProxyStore,
+def study_status(steps: StudySteps, results: ResultsStore, proxies: ProxyLibrary,
                  splits: DatasetSplits | None, data_problem: str | None = None) -> StudyStatus:
     fingerprint = split_identity(splits) if splits is not None else None
     steps = bind(steps, proxies, fingerprint)
@@ -80,7 +80,7 @@ def study_status(steps: StudySteps, results: ResultsStore, proxies: ProxyStore,
 
 
 def throughput(status: StudyStatus, results: ResultsStore, device: str, device_name: str | None,
-               proxies: ProxyStore) -> Throughput:
+               proxies: ProxyLibrary) -> Throughput:
     """From the store's rows on this device at this image size, else a short measurement."""
     steps = status.steps
     images = {p.step.name: p.images for p in status.proxies if p.images is not None and p.created is not None}

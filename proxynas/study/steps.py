@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class CondenseStep:
     proxy: ProxySpec
-    name: str  # the proxy store's name
+    name: str  # the proxy library's name
 
     @property
     def label(self) -> str:

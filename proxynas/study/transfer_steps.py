@@ -22,7 +22,7 @@ from proxynas.study.reader import Reader
 from proxynas.study.spec import ProxySpec, StudySpec, TransferSpec
 
 if TYPE_CHECKING:
-    from proxynas.proxies import ProxyStore
+    from proxynas.proxies import ProxyLibrary
     from proxynas.spaces import Candidate, SearchSpace
     from proxynas.store import ResultsStore
     from proxynas.study.steps import CondenseStep, TrainStep
@@ -97,7 +97,7 @@ def transfer_steps(spec: StudySpec, space: SearchSpace, candidates: Sequence[Can
     return tuple(out)
 
 
-def study_matrix(steps: Any, results: ResultsStore, proxies: ProxyStore) -> TransferMatrix | None:
+def study_matrix(steps: Any, results: ResultsStore, proxies: ProxyLibrary) -> TransferMatrix | None:
     """The study's matrix from the store (None without a [transfer] section)."""
     from proxynas.transfer import TransferMatrix, add_row, columns
 

@@ -1,4 +1,4 @@
-"""The proxy store: one safetensors file per proxy under ``$PROXYNAS_HOME/proxies``.
+"""The proxy library: one safetensors file per proxy under ``$PROXYNAS_HOME/proxies``.
 
 A file holds ``images`` (float32, normalized N x C x H x W) and ``labels`` (int64); its metadata
 holds the card. Loading never runs code (safetensors has no pickle).
@@ -65,7 +65,7 @@ def read_proxy(path: Path) -> Proxy:
     return Proxy(path.name[: -len(SUFFIX)], card, data)
 
 
-class ProxyStore:
+class ProxyLibrary:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
