@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from proxynas.datasets import load_dataset
 from proxynas.engine import Protocol
 from proxynas.engine.executors import ExecutorOptions, make_executor
-from proxynas.runs import Plan, TrainingData, plan_rows, train_into_store
+from proxynas.plans import Plan, TrainingData, plan_rows, train_into_store
 from proxynas.store import ResultsStore
 from search_spaces import get_space
 

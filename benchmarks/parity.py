@@ -36,9 +36,9 @@ from proxynas import paths
 from proxynas.datasets import load_dataset
 from proxynas.datasets.zca import whiten_like
 from proxynas.engine.executors import ExecutorOptions
+from proxynas.plans import Plan, TrainingData, plan_rows, train_into_store
 from proxynas.presets import method_preset, protocol_for
 from proxynas.proxies import ProxyLibrary
-from proxynas.runs import Plan, TrainingData, plan_rows, train_into_store
 from proxynas.store import ResultsStore
 from search_spaces import get_space
 

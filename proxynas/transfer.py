@@ -5,7 +5,7 @@ The matrix has one row per proxy and one column per network (space-qualified can
 accuracy's mean and population standard deviation over ``runs`` seeds, each network trained with the
 evaluation protocol of the method that made the proxy (:func:`proxy_protocol`; as ``proxynas
 evaluate`` does), or one named protocol for every row. Every run goes through the one pipeline call
-(:func:`proxynas.runs.train_into_store`): a rerun trains only what the store lacks, on any executor.
+(:func:`proxynas.plans.train_into_store`): a rerun trains only what the store lacks, on any executor.
 The network a proxy was condensed with (its card's ``net``) is marked, and added as a column when
 none of the asked ones is the same network.
 """
@@ -20,9 +20,9 @@ from typing import Any
 from proxynas.engine import Protocol
 from proxynas.errors import ProxynasError
 from proxynas.identity import set_identity
+from proxynas.plans import Plan, TrainingData, plan_rows, train_into_store
 from proxynas.presets import list_presets, method_preset, protocol_for
 from proxynas.proxies import ProxyCard
-from proxynas.runs import Plan, TrainingData, plan_rows, train_into_store
 from proxynas.spaces import Candidate, get_space, resolve_candidate
 from proxynas.store import ResultsStore
 
@@ -190,7 +190,7 @@ def train_matrix(proxies: Sequence[ProxyInput], archs: Sequence[Candidate], prot
 def pending_runs(store: ResultsStore, proxies: Sequence[ProxyInput], archs: Sequence[Candidate],
                  protocols: Sequence[Protocol], runs: int, *, fresh: bool = False) -> list[tuple[Plan, int]]:
     """(plan, runs it still lacks) of every plan the matrix needs."""
-    from proxynas.runs import pending
+    from proxynas.plans import pending
 
     out = []
     for proxy, protocol in zip(proxies, protocols, strict=True):

@@ -12,7 +12,7 @@ from proxynas.datasets import load_dataset
 from proxynas.engine import Protocol
 from proxynas.engine.accel import Accel, regime_of
 from proxynas.identity import CACHE, split_identity
-from proxynas.runs import Plan, TrainingData, pending, train_into_store
+from proxynas.plans import Plan, TrainingData, pending, train_into_store
 from proxynas.store import ResultRow, ResultsStore
 from search_spaces import get_space
 

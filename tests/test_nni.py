@@ -186,8 +186,8 @@ def test_yaml_config_loads_as_nnictl_loads_it(tmp_path, home):
 def test_standalone_trial_trains_like_search_and_stores_the_result(home, digits, capsys):
     from condensed.make import make_proxy
     from proxynas.engine import Protocol
+    from proxynas.plans import Plan, TrainingData, train_into_store
     from proxynas.proxies import ProxyLibrary
-    from proxynas.runs import Plan, TrainingData, train_into_store
 
     proxy = make_proxy(ProxyLibrary(home / "proxies"), "random", digits, 5)
     arch = "d2_w32_relu_batchnorm_avgpool"  # batch norm: scoring between epochs must not change training

@@ -27,7 +27,7 @@ from torch import nn
 from proxynas.engine import Accel, Protocol
 from proxynas.engine.executors import ExecutorOptions, make_executor
 from proxynas.errors import ProxynasError
-from proxynas.runs import Plan, TrainingData, train_into_store
+from proxynas.plans import Plan, TrainingData, train_into_store
 from proxynas.store import ResultsStore
 from search_spaces import get_space
 
@@ -354,7 +354,7 @@ def test_the_papers_time_column_is_the_same_for_one_worker_two_workers_and_ray(c
     from analysis import compare_sides
     from analysis.paper import paper_table
     from analysis.sides import Side
-    from proxynas.runs import plan_rows
+    from proxynas.plans import plan_rows
 
     plan = Plan(SPACE, [SPACE.parse(i) for i in IDS], Protocol(epochs=2, batch_size=64), 1, "full_digits", "digits")
     data = TrainingData(digits.train, digits.val, digits.test)

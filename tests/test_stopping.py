@@ -19,8 +19,8 @@ from kill_support import stored_rows
 from proxynas.engine import Protocol
 from proxynas.engine.executors import SerialExecutor
 from proxynas.engine.stopping import Interrupted, StopRequest
+from proxynas.plans import Plan, TrainingData, pending, plan_rows, train_into_store
 from proxynas.proxies.library import ProxyLibrary
-from proxynas.runs import Plan, TrainingData, pending, plan_rows, train_into_store
 from proxynas.store import ResultsStore
 from search_spaces import get_space
 

@@ -19,7 +19,7 @@ from proxynas.cli.study import execute_study, write_table
 from proxynas.cli.training import print_ranking, rank
 from proxynas.engine.executors import ExecutorOptions
 from proxynas.errors import ProxynasError
-from proxynas.runs import plan_rows
+from proxynas.plans import plan_rows
 from proxynas.study import RunOptions, StudySpec, build_steps, load_study
 
 RECIPE = "demo-digits"

@@ -33,9 +33,9 @@ from proxynas.engine import Protocol
 from proxynas.engine.executors import make_executor
 from proxynas.errors import ProxynasError
 from proxynas.identity import set_identity
+from proxynas.plans import TrainingData, pending, plan_rows, train_into_store, with_regime
 from proxynas.presets import list_presets
 from proxynas.proxies import ProxyCard
-from proxynas.runs import TrainingData, pending, plan_rows, train_into_store, with_regime
 from proxynas.store import ResultRow
 from search_spaces import get_space, resolve_candidate
 

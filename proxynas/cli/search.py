@@ -14,7 +14,7 @@ from proxynas.cli.options import (
 from proxynas.cli.resolve import proxy_and_splits
 from proxynas.cli.training import execute, print_json, print_ranking
 from proxynas.identity import set_identity
-from proxynas.runs import Plan, TrainingData
+from proxynas.plans import Plan, TrainingData
 from search_spaces import get_space
 
 DEFAULT_EPOCHS = 200  # the NAS studies on the 720 space train 200 epochs on the proxy

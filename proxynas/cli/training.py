@@ -12,7 +12,7 @@ from proxynas.cli.progress import bar
 from proxynas.engine import Outcome, describe, resolve_device
 from proxynas.engine.executors import ExecutorOptions, make_executor
 from proxynas.identity import short
-from proxynas.runs import Plan, TrainingData, pending, plan_rows, train_into_store, with_regime
+from proxynas.plans import Plan, TrainingData, pending, plan_rows, train_into_store, with_regime
 from proxynas.store import ResultRow, ResultsStore
 
 

@@ -25,8 +25,8 @@ from proxynas.cli.options import (
 from proxynas.cli.progress import bar
 from proxynas.cli.resolve import proxy_and_splits
 from proxynas.errors import ProxynasError
+from proxynas.plans import TrainingData
 from proxynas.presets import list_presets
-from proxynas.runs import TrainingData
 from proxynas.transfer import DEFAULT_ARCHS, ProxyInput, columns, pending_runs, proxy_protocol, train_matrix
 
 

@@ -14,7 +14,7 @@ from proxynas.cli.options import (
 from proxynas.cli.training import execute, print_json, print_ranking
 from proxynas.datasets import load_dataset
 from proxynas.identity import split_identity
-from proxynas.runs import Plan, TrainingData
+from proxynas.plans import Plan, TrainingData
 from proxynas.store import truth_trainset
 from search_spaces import get_space
 

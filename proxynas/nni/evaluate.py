@@ -16,8 +16,8 @@ from proxynas.engine.executors import SerialExecutor
 from proxynas.engine.stopping import StopRequest
 from proxynas.errors import ProxynasError
 from proxynas.identity import set_identity
+from proxynas.plans import Plan, TrainingData, plan_rows, train_into_store, with_regime
 from proxynas.proxies import ProxyLibrary
-from proxynas.runs import Plan, TrainingData, plan_rows, train_into_store, with_regime
 from proxynas.spaces import Candidate, SearchSpace
 from proxynas.store import ResultRow, ResultsStore
 

@@ -19,8 +19,8 @@ from proxynas.datasets.zca import whiten_like
 from proxynas.engine import resolve_device
 from proxynas.engine.executors import ExecutorOptions
 from proxynas.errors import ProxynasError
+from proxynas.plans import TrainingData, train_into_store
 from proxynas.proxies import ProxyLibrary
-from proxynas.runs import TrainingData, train_into_store
 from proxynas.store import ResultsStore
 from proxynas.study.state import ProxyState, condense_command, train_state
 from proxynas.study.status import study_status

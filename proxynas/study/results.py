@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from proxynas.errors import ProxynasError
+from proxynas.plans import plan_rows
 from proxynas.proxies import ProxyLibrary
-from proxynas.runs import plan_rows
 from proxynas.store import ResultsStore
 from proxynas.study.status import StudyStatus
 from proxynas.study.steps import TrainStep

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from condensed.reuse import asked_settings, checkpoint_path, judge
 from proxynas.datasets import dataset_info
+from proxynas.plans import pending, plan_rows
 from proxynas.proxies import ProxyLibrary
 from proxynas.proxies.library import read_header
-from proxynas.runs import pending, plan_rows
 from proxynas.store import ResultRow, ResultsStore
 from proxynas.study.steps import CondenseStep, TrainStep
 

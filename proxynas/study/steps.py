@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from proxynas.runs import Plan
+from proxynas.plans import Plan
 from proxynas.store import truth_trainset
 from proxynas.study.baselines import BASELINES, baseline_training
 from proxynas.study.spec import ProxySpec, StudySpec, TrainingSpec

@@ -1,4 +1,5 @@
-"""The one pipeline call: train a plan's unfinished jobs through an executor into the results store.
+"""Plans (what to train: candidates x seeds on one training set under one protocol) and the one pipeline
+call that trains a plan's unfinished jobs through an executor into the results store.
 
 ``search``, ``truth``, ``evaluate``, the demo, studies and the NNI bridge all train through
 :func:`train_into_store`: it picks the augmentation the protocol names, skips what the store holds,
