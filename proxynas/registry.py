@@ -14,15 +14,16 @@ Both return what they decorate, so the decorated name stays usable. There is no 
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable, Iterator
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
 from proxynas.errors import UnknownNameError
 
 T = TypeVar("T")
 
 
-class Named(Protocol):
+class Named(typing.Protocol):
     name: str
 
 

@@ -1,8 +1,9 @@
 """The contract every registered search space keeps; a new space is tested by this file alone.
 
 Ids round-trip, models build for 8x8, 28x28 and 32x32 inputs, the space's stacks train exactly what its
-models trained one by one do, counts and sampling are reproducible, and ``embed`` gives (N, D) features
-that gradients flow through (what DM needs).
+models trained one by one do, counts and sampling are reproducible, ``embed`` gives (N, D) features
+that gradients flow through (what DM needs), and the stack contract's optional capabilities a space declares
+(``proxynas.engine.builder``: ``cost``, ``layout_key``) answer as declared, also through ``PlainStacks``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import pytest
 import torch
 
 from proxynas.engine import Job, Protocol, fit, run_jobs
+from proxynas.engine.builder import StackBuilder, capabilities, cost_of, layout_key_of
 from proxynas.errors import ProxynasError
-from proxynas.spaces import Candidate, SearchSpace
+from proxynas.spaces import Candidate, PlainStacks, SearchSpace
 from search_spaces import get_space, list_spaces, resolve_candidate
 
 SPACES = list_spaces()
@@ -45,6 +47,43 @@ def test_counts_ids_and_round_trips(space):
         assert c.space == space.name and set(c.config) == set(space.dimensions)
         assert resolve_candidate(c.qualified_id, "dc_convnet") == c
     assert space.candidates() == candidates  # a fixed order
+
+
+def test_the_stack_contract_and_its_declared_capabilities(space):
+    """A space is a StackBuilder; each capability it declares answers in its declared type, the same
+    through PlainStacks (the reference its stacks are checked against), and an undeclared one falls back
+    (no cost: None; no layout key: the candidate's id)."""
+    assert isinstance(space, StackBuilder)
+    declared = capabilities(space)
+    assert declared <= {"cost", "layout_key"}
+    assert "cost" in declared  # every SearchSpace declares it (None where it cannot tell)
+    plain = PlainStacks(space)
+    assert isinstance(plain, StackBuilder) and capabilities(plain) == {"cost", "layout_key"}
+    for c in few(space, 6, seed=7):
+        for shape in SHAPES:
+            cost = cost_of(space, c, shape)
+            assert cost is None or (isinstance(cost, float | int) and math.isfinite(cost) and cost > 0), (c.id, cost)
+            assert cost_of(plain, c, shape) == cost
+        key = layout_key_of(space, c)
+        assert isinstance(key, str) and key
+        assert ("layout_key" in declared) or key == c.id
+        assert layout_key_of(plain, c) == key
+        assert space.stack_key(c) == plain.stack_key(c)
+
+
+def test_undeclared_capabilities_fall_back():
+    class Bare:  # the contract's required part alone
+        name = "bare"
+
+        def stack_key(self, candidate):
+            return candidate.id
+
+        def build_stack(self, candidates, seeds, input_shape, num_classes):
+            raise AssertionError("not built here")
+
+    bare, c = Bare(), get_space("dc_convnet").default()
+    assert isinstance(bare, StackBuilder) and capabilities(bare) == frozenset()
+    assert cost_of(bare, c, (1, 8, 8)) is None and layout_key_of(bare, c) == c.id
 
 
 def test_bad_ids_are_clear_errors(space):

@@ -13,8 +13,9 @@ rotate per image, :mod:`proxynas.augment.crop_scale_rotate`); ``"idc"`` is IDC's
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
@@ -26,7 +27,7 @@ from proxynas.datasets.registry import DatasetInfo
 from proxynas.registry import Registry
 
 
-class AugmentDraw(Protocol):
+class AugmentDraw(typing.Protocol):
     """The random numbers of some images (``Draw`` for DSA, ``CutMixDraw`` for CutMix): joined per
     stack, moved to the device."""
 
@@ -36,7 +37,7 @@ class AugmentDraw(Protocol):
     def to(self, device: torch.device) -> AugmentDraw: ...
 
 
-class Augment(Protocol):
+class Augment(typing.Protocol):
     """A training-time augmentation the engine can draw per model and apply per stack."""
 
     def draw_batch(self, count: int, size: Sequence[int], generator: torch.Generator) -> Any:

@@ -56,8 +56,9 @@ from proxynas.engine.stack import global_rng_lock
 from proxynas.errors import ProxynasError
 
 if TYPE_CHECKING:
+    from proxynas.engine.builder import StackBuilder
     from proxynas.engine.executors import Executor
-    from proxynas.engine.run import Job, Stackable, TrainingTask
+    from proxynas.engine.run import Job, TrainingTask
 
 log = logging.getLogger(__name__)
 
@@ -165,12 +166,12 @@ class Prediction:
     largest: int  # bytes of the largest single tensor storage they allocate
 
 
-def predict_peak(space: Stackable, candidates: Sequence[Any], step: StepShape) -> int:
+def predict_peak(space: StackBuilder, candidates: Sequence[Any], step: StepShape) -> int:
     """Peak bytes live while the stack of ``candidates`` trains (see the module), from a fake trace."""
     return predict(space, candidates, step).peak
 
 
-def predict(space: Stackable, candidates: Sequence[Any], step: StepShape) -> Prediction:
+def predict(space: StackBuilder, candidates: Sequence[Any], step: StepShape) -> Prediction:
     """The peak and the largest tensor of two traced training steps of the stack of ``candidates``."""
     live = LiveBytes(step.granularity)
     norms = CudaNormsInFp32() if step.bf16 and step.device_type == "cuda" else contextlib.nullcontext()
@@ -199,7 +200,7 @@ class MemoryModel:
         self._lock = threading.Lock()
         self.traces = 0  # predictions computed (not served from the cache)
 
-    def peak(self, space: Stackable, jobs: Sequence[Job], step: StepShape) -> int:
+    def peak(self, space: StackBuilder, jobs: Sequence[Job], step: StepShape) -> int:
         candidates = [job.candidate for job in jobs]
         kind = space.stack_key(candidates[0])
         key = (getattr(space, "name", type(space).__name__), kind, tuple(sorted(c.id for c in candidates)), step)
@@ -212,7 +213,7 @@ class MemoryModel:
             self.traces += 1
         return peak
 
-    def split(self, stacks: Sequence[list[Job]], space: Stackable, step: StepShape, budget: int) -> list[list[Job]]:
+    def split(self, stacks: Sequence[list[Job]], space: StackBuilder, step: StepShape, budget: int) -> list[list[Job]]:
         """Each planned stack as consecutive parts, each the longest that fits ``budget`` bytes (order kept).
         A model that alone needs more trains alone (its out-of-memory error, if it comes, is the fallback)."""
         out = []
@@ -271,7 +272,7 @@ def budget_fraction(fraction: float | None, device: torch.device) -> float | Non
     return CUDA_DEFAULT_FRACTION if device.type == "cuda" else None
 
 
-def sized_to_budget(stacks: Sequence[list[Job]], space: Stackable, step: StepShape, budget: int,
+def sized_to_budget(stacks: Sequence[list[Job]], space: StackBuilder, step: StepShape, budget: int,
                     model: MemoryModel | None = None) -> list[list[Job]]:
     """``stacks`` split to fit ``budget`` bytes each; unsized (with a warning) when a space cannot be traced."""
     model = MemoryModel() if model is None else model

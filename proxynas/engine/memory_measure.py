@@ -24,7 +24,7 @@ from proxynas.engine.protocol import Protocol
 from proxynas.engine.stack import global_rng_lock
 
 if TYPE_CHECKING:
-    from proxynas.engine.run import Stackable
+    from proxynas.engine.builder import StackBuilder
 
 
 def measurement_data(data: TensorSet, batch: int) -> TensorSet:
@@ -39,7 +39,7 @@ def step_shape(data: TensorSet, batch: int, accel: Accel) -> StepShape:
     return StepShape.of(batch, TRACED_STEPS * batch, data.shape, data.num_classes, accel, data.device)
 
 
-def _train(space: Stackable, candidates: Sequence[Any], data: TensorSet, batch: int, accel: Accel) -> None:
+def _train(space: StackBuilder, candidates: Sequence[Any], data: TensorSet, batch: int, accel: Accel) -> None:
     seeds = list(range(len(candidates)))
     with global_rng_lock:
         stack = space.build_stack(list(candidates), seeds, data.shape, data.num_classes)
@@ -59,7 +59,7 @@ def profiler_peak(prof: profile) -> int:
     return peak
 
 
-def measured_peak(space: Stackable, candidates: Sequence[Any], data: TensorSet, batch: int, accel: Accel) -> int:
+def measured_peak(space: StackBuilder, candidates: Sequence[Any], data: TensorSet, batch: int, accel: Accel) -> int:
     """Peak bytes allocated while the stack of ``candidates`` is built and trains two steps on ``data``
     (its first ``2 x batch`` images, on the device to measure)."""
     data = measurement_data(data, batch)

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
-from typing import Protocol as TypingProtocol
 
 import torch
 from torch import nn
@@ -21,6 +20,7 @@ from torch import nn
 from proxynas.augment import Augment
 from proxynas.datasets.base import TensorSet
 from proxynas.engine.accel import Accel, compile_failures, regime_of
+from proxynas.engine.builder import StackBuilder, cost_of, layout_key_of
 from proxynas.engine.cost import StackClock, probe, settle, shares
 from proxynas.engine.device import describe
 from proxynas.engine.fit import FitReport, accuracy, fit, release_cached_memory
@@ -34,15 +34,6 @@ if TYPE_CHECKING:  # the space contract imports the engine's stacks; the engine 
     from proxynas.spaces import Candidate
 
 log = logging.getLogger(__name__)
-
-
-class Stackable(TypingProtocol):
-    """What the engine needs of a search space (``proxynas.spaces.SearchSpace`` provides it)."""
-
-    def stack_key(self, candidate: Candidate) -> Hashable: ...
-
-    def build_stack(self, candidates: Sequence[Candidate], seeds: Sequence[int],
-                    input_shape: Sequence[int], num_classes: int) -> nn.Module: ...
 
 
 @dataclass(frozen=True)
@@ -84,7 +75,7 @@ EpochCallback = Callable[[EpochEnd], None]
 class TrainingTask:
     """Everything a stack's training needs besides its jobs. It pickles, so it can travel to workers."""
 
-    space: Stackable
+    space: StackBuilder
     train: TensorSet
     val: TensorSet
     test: TensorSet
@@ -112,20 +103,19 @@ class TrainingTask:
         return StackTrainer(self, accel, on_epoch, stop, alone)
 
 
-def plan_stacks(jobs: Iterable[Job], space: Stackable, max_models: int,
+def plan_stacks(jobs: Iterable[Job], space: StackBuilder, max_models: int,
                 input_shape: Sequence[int] | None = None) -> list[list[Job]]:
     """Group jobs whose candidates can share one stack, at most ``max_models`` per stack, order kept;
-    with ``input_shape``, when the space can tell each candidate's cost (``SearchSpace.cost``), the
+    with ``input_shape``, when the space can tell each candidate's cost (``engine.builder.CostAware``), the
     costliest stacks come first: side-by-side workers then finish together instead of one training
     the largest model alone at the end (longest-first scheduling)."""
     groups: dict[Hashable, list[Job]] = {}
     for job in jobs:
         groups.setdefault(space.stack_key(job.candidate), []).append(job)
     stacks = [group[i:i + max_models] for group in groups.values() for i in range(0, len(group), max_models)]
-    cost = getattr(space, "cost", None)
-    if input_shape is None or cost is None:
+    if input_shape is None:
         return stacks
-    costs = [[cost(job.candidate, input_shape) for job in stack] for stack in stacks]
+    costs = [[cost_of(space, job.candidate, input_shape) for job in stack] for stack in stacks]
     if any(c is None for stack in costs for c in stack):
         return stacks
     order = sorted(range(len(stacks)), key=lambda i: -sum(costs[i]))  # stable: ties keep the plan's order
@@ -134,7 +124,7 @@ def plan_stacks(jobs: Iterable[Job], space: Stackable, max_models: int,
 
 def run_jobs(
     jobs: Sequence[Job],
-    space: Stackable,
+    space: StackBuilder,
     train: TensorSet,
     val: TensorSet,
     test: TensorSet,
@@ -239,8 +229,7 @@ class StackTrainer:
                     with self.accel.autocast(task.device):
                         self.probed[job.candidate.id] = probe(model, x, y)
             return shares([self.probed[job.candidate.id] for job in group])
-        cost = getattr(task.space, "cost", None)
-        weights = [cost(job.candidate, task.train.shape) if cost else None for job in group]
+        weights = [cost_of(task.space, job.candidate, task.train.shape) for job in group]
         return shares([1.0 if w is None else float(w) for w in weights])
 
     def build(self, group: list[Job]) -> nn.Module:
@@ -259,10 +248,9 @@ class StackTrainer:
         task = self.task
         if self.layouts is None:
             self.layouts = LayoutChooser(home() / "cpu_layouts.json")
-        layout_key = getattr(task.space, "layout_key", None)
         batch = min(task.protocol.batch_size, len(task.train))
         for model, job in zip(stack.models, group, strict=True):
-            key = layout_key(job.candidate) if layout_key else f"{job.candidate.id}"
+            key = layout_key_of(task.space, job.candidate)
 
             def build(model: nn.Module = model) -> nn.Module:
                 # a copy of the model itself: nothing is built through the space (whose builder may

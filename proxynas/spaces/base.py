@@ -1,7 +1,8 @@
 """The search-space contract: a space is a grid of named dimensions, a candidate one point of it.
 
 A space gives its dimensions, its id format, a model builder and an :meth:`SearchSpace.embed` (the
-features before the classifier). The engine trains spaces through the :class:`StackBuilder` protocol;
+features before the classifier). The engine trains spaces through the stack contract
+(:mod:`proxynas.engine.builder`: :class:`StackBuilder` and its optional capabilities);
 by default a stack is a :class:`~proxynas.engine.stack.ListStack` of one model per (candidate, seed),
 and a space may build faster stacks of the same models (``dc_convnet``'s grouped convolutions).
 """
@@ -13,10 +14,10 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from torch import Tensor, nn
 
+from proxynas.engine.builder import layout_key_of
 from proxynas.engine.stack import ListStack, seeded
 from proxynas.errors import ProxynasError
 
@@ -40,17 +41,6 @@ class Candidate:
     def qualified_id(self) -> str:
         """``space:id``, e.g. ``dc_convnet:d3_w128_relu_instancenorm_avgpool``."""
         return f"{self.space}:{self.id}"
-
-
-class StackBuilder(Protocol):
-    """What the engine needs to train candidates: a name, which may share a stack, and the stack."""
-
-    name: str
-
-    def stack_key(self, candidate: Candidate) -> Hashable: ...
-
-    def build_stack(self, candidates: Sequence[Candidate], seeds: Sequence[int],
-                    input_shape: Sequence[int], num_classes: int) -> nn.Module: ...
 
 
 class SearchSpace(ABC):
@@ -183,8 +173,7 @@ class PlainStacks:
         return candidate.id if self.one_at_a_time else self.space.stack_key(candidate)
 
     def layout_key(self, candidate: Candidate) -> str:
-        key = getattr(self.space, "layout_key", None)
-        return key(candidate) if key is not None else candidate.id
+        return layout_key_of(self.space, candidate)
 
     def cost(self, candidate: Candidate, input_shape: Sequence[int]) -> float | None:
         return self.space.cost(candidate, input_shape)

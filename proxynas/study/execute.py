@@ -8,8 +8,8 @@ interval) in flight: the next run starts where this one stopped.
 from __future__ import annotations
 
 import logging
+import typing
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 from condensed.make import make_proxy
 from condensed.reuse import forget
@@ -29,7 +29,7 @@ from proxynas.study.steps import StudySteps, TrainStep
 log = logging.getLogger(__name__)
 
 
-class Reporter(Protocol):
+class Reporter(typing.Protocol):
     """What a run tells its caller (the CLI draws bars from it)."""
 
     def begin(self, total_jobs: int, steps: int) -> None: ...
