@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from proxynas.spaces import Config
-from search_spaces.dc_convnet import (
+from search_spaces.dc_convnet_net import (
     ACTIVATIONS,
     NORMS,
     ConvNet,
