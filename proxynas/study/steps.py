@@ -11,38 +11,12 @@ from typing import TYPE_CHECKING
 from proxynas.plans import Plan
 from proxynas.store import truth_trainset
 from proxynas.study.baselines import BASELINES, baseline_training
-from proxynas.study.spec import ProxySpec, StudySpec, TrainingSpec
+from proxynas.study.spec import StudySpec, TrainingSpec
+from proxynas.study.step_types import CondenseStep, TrainStep
+from proxynas.study.transfer_steps import transfer_steps
 
 if TYPE_CHECKING:
     from proxynas.spaces import Candidate, SearchSpace
-
-
-@dataclass(frozen=True)
-class CondenseStep:
-    proxy: ProxySpec
-    name: str  # the proxy library's name
-
-    @property
-    def label(self) -> str:
-        verb = "import" if self.proxy.imported else "condense"
-        return f"{verb} {self.name}"
-
-
-@dataclass(frozen=True)
-class TrainStep:
-    """Train the study's candidates on one training set: a proxy (search), or the whole set (truth, baseline)."""
-
-    kind: str  # 'search', 'truth', 'baseline' or 'transfer'
-    label: str  # how tables call what it ranks: the proxy name, 'truth', 'early_stopping:10'
-    plan: Plan
-    proxy: str | None = None  # the proxy trained on (search and transfer steps)
-    cost_ratio: float | None = None  # transfer: cost of its networks per image over the search candidates'
-
-    @property
-    def title(self) -> str:
-        return {"search": f"search on {self.label}", "truth": f"ground truth on {self.plan.trainset}",
-                "baseline": f"baseline {self.label}",
-                "transfer": f"transfer {self.label}: {', '.join(c.id for c in self.plan.candidates)}"}[self.kind]
 
 
 @dataclass(frozen=True)
@@ -93,8 +67,6 @@ def build_steps(spec: StudySpec) -> StudySteps:
     baselines = tuple(TrainStep("baseline", b, _plan(space, candidates, baseline_training(b, spec.truth), full,
                                                      spec.dataset)) for b in trained)
     scorers = tuple(b for b in spec.baselines if b not in trained)
-    from proxynas.study.transfer_steps import transfer_steps
-
     return StudySteps(spec, space, candidates, condense, search, truth, baselines, scorers,
                       transfer_steps(spec, space, candidates, condense))
 

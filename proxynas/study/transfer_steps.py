@@ -20,12 +20,12 @@ from proxynas.errors import ProxynasError
 from proxynas.presets import list_presets, method_preset, protocol_for
 from proxynas.study.reader import Reader
 from proxynas.study.spec import ProxySpec, StudySpec, TransferSpec
+from proxynas.study.step_types import CondenseStep, TrainStep
 
 if TYPE_CHECKING:
     from proxynas.proxies import ProxyLibrary
     from proxynas.spaces import Candidate, SearchSpace
     from proxynas.store import ResultsStore
-    from proxynas.study.steps import CondenseStep, TrainStep
     from proxynas.transfer import TransferMatrix
 
 TRANSFER_KEYS = ("archs", "runs", "protocol", "epochs")
@@ -73,7 +73,6 @@ def mean_cost(space: SearchSpace, candidates: Sequence[Candidate], shape: Sequen
 
 def transfer_steps(spec: StudySpec, space: SearchSpace, candidates: Sequence[Candidate],
                    condense: Sequence[CondenseStep]) -> tuple[TrainStep, ...]:
-    from proxynas.study.steps import TrainStep
     from proxynas.transfer import columns, plans
 
     if spec.transfer is None:
