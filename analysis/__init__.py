@@ -20,10 +20,23 @@ Reads the results store (never writes it)::
 ``scores`` by metric name, left-out counts, cost); ``Study.ceiling`` is the same between two
 ground-truth seeds, when the store has them. Metric names and labels: ``analysis.scores.METRICS``;
 the pure functions behind them: :mod:`analysis.metrics`.
+
+The names above load their modules on first use, so the numeric core (``analysis.metrics``,
+``analysis.bootstrap``: numpy and scipy) imports without torch, pandas, matplotlib or seaborn.
 """
 
-from analysis.report import write_report
-from analysis.scores import METRICS, Score
-from analysis.study import Comparison, Cost, Study, compare, compare_sides
+import importlib
+from typing import Any
+
+_WHERE = {"write_report": "analysis.report", "METRICS": "analysis.scores", "Score": "analysis.scores",
+          "Comparison": "analysis.study", "Cost": "analysis.study", "Study": "analysis.study",
+          "compare": "analysis.study", "compare_sides": "analysis.study"}
 
 __all__ = ["METRICS", "Comparison", "Cost", "Score", "Study", "compare", "compare_sides", "write_report"]
+
+
+def __getattr__(name: str) -> Any:
+    """The package's names, each imported from its module when first asked for (PEP 562)."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'analysis' has no attribute '{name}'")
+    return getattr(importlib.import_module(_WHERE[name]), name)
