@@ -9,7 +9,7 @@ Reads the results store (never writes it)::
     study = compare(ResultsStore(path), dataset="digits", space="dc_convnet",
                     proxies=["random_digits_ipc10", "herding_digits_ipc10"],
                     baselines=["early_stopping"],          # or "early_stopping:5" (epochs)
-                    proxy_library=ProxyLibrary(proxy_dir),     # optional: condensing seconds from proxy cards
+                    proxy_store=ProxyLibrary(proxy_dir),   # optional: condensing seconds from proxy cards
                     seed=0, resamples=1000)                # bootstrap; resamples=0 skips intervals
     print(tables.render(study))                            # terminal tables
     tables.to_json(study); tables.write_csv(study, "metrics.csv")

@@ -128,22 +128,22 @@ def noise_ceiling(truth: Side, space: str, dataset: str, *, seed: int,
                      f"other {s - 1}, a reference")
 
 
-def _proxy_file(proxy_library: ProxyLibrary | None, name: str) -> tuple[str | None, float | None]:
+def _proxy_file(proxy_store: ProxyLibrary | None, name: str) -> tuple[str | None, float | None]:
     """(fingerprint, condensing seconds) of the proxy file ``name`` now; Nones when it is not there."""
-    if proxy_library is None or name not in proxy_library:
+    if proxy_store is None or name not in proxy_store:
         return None, None
-    proxy = proxy_library.load(name)
+    proxy = proxy_store.load(name)
     return proxy.data.fingerprint(), float(proxy.card.seconds)
 
 
 def compare(store: ResultsStore, *, dataset: str, proxies: Sequence[str] = (), baselines: Sequence[str] = (),
             space: str = "dc_convnet", truth_epochs: int | None = None, proxy_epochs: int | None = None,
-            proxy_library: ProxyLibrary | None = None, seed: int = 0, resamples: int = 1000,
+            proxy_store: ProxyLibrary | None = None, seed: int = 0, resamples: int = 1000,
             truth_identity: str | None = None, choice: Choice | None = None) -> Study:
     """Line every proxy and baseline up against the ground truth of ``dataset`` and score the rankings.
 
     ``dataset`` may be ``DATASET@ID`` and a proxy ``NAME@ID`` (an identity other than the current one,
-    :mod:`analysis.sides`). ``proxy_library`` supplies each proxy's current fingerprint and its condensing
+    :mod:`analysis.sides`). ``proxy_store`` supplies each proxy's current fingerprint and its condensing
     seconds; ``truth_identity`` the training split's fingerprint (None: unknown). ``choice``: the regime.
     ``seed`` drives the bootstrap; ``resamples=0`` skips the intervals.
     """
@@ -155,7 +155,7 @@ def compare(store: ResultsStore, *, dataset: str, proxies: Sequence[str] = (), b
                          choice=choice)
     sides: list[tuple[Side, float | None]] = []
     for name in proxies:
-        fingerprint, seconds = _proxy_file(proxy_library, name.partition("@")[0])
+        fingerprint, seconds = _proxy_file(proxy_store, name.partition("@")[0])
         side = select_proxy(store, space, name, dataset, proxy_epochs, identity=fingerprint, choice=choice)
         sides.append((side, seconds if side.trainset_id == fingerprint else None))
     for spec in baselines:

@@ -157,10 +157,10 @@ def test_cost_adds_condensing_seconds_from_the_proxy_card(store, tmp_path):
     card = ProxyCard("random", "digits", 1, 0, 10, (1, 8, 8), "fingerprint", seconds=12.5)
     proxies.save("random_digits_ipc5", data, card)
     with pytest.raises(ProxynasError, match="on its current file; results of earlier sets"):
-        compare(store, dataset="digits", proxies=["random_digits_ipc5"], proxy_library=proxies, resamples=0)
+        compare(store, dataset="digits", proxies=["random_digits_ipc5"], proxy_store=proxies, resamples=0)
     with store._tx() as db:  # the rows as `search` stores them on this file: keyed by its fingerprint
         db.execute("UPDATE results SET trainset_id = ? WHERE trainset = 'random_digits_ipc5'", (data.fingerprint(),))
-    study = compare(store, dataset="digits", proxies=["random_digits_ipc5"], proxy_library=proxies, resamples=0)
+    study = compare(store, dataset="digits", proxies=["random_digits_ipc5"], proxy_store=proxies, resamples=0)
     cost = study.comparisons[0].cost
     assert cost.search_seconds == pytest.approx(0.2 * 24)  # the failed candidate's run took time too
     assert cost.condense_seconds == 12.5

@@ -50,7 +50,7 @@ def study_from(args: argparse.Namespace) -> Any:
     with open_results() as store:
         return compare(store, dataset=args.truth, space=args.space, proxies=args.proxy,
                        baselines=args.baseline, truth_epochs=args.truth_epochs, proxy_epochs=args.epochs,
-                       proxy_library=ProxyLibrary(paths.proxy_dir()), seed=args.seed, resamples=args.resamples,
+                       proxy_store=ProxyLibrary(paths.proxy_dir()), seed=args.seed, resamples=args.resamples,
                        truth_identity=current_split(args.truth.partition("@")[0], args.data_root),
                        choice=Choice(args.regime, args.pool_regimes))
 
