@@ -5,9 +5,10 @@ A file holds one expert's state after epoch ``E`` (0: the initialisation): ``par
 FTD read, in the network's parameter names), ``buffer.{name}``, ``optim.{key}.{name}`` (the optimizer's
 tensors, such as SGD's momentum) and ``rng.{order,augment,mix}`` (the expert's random generators), with
 the set's card, the seed, the epoch and the epoch's mean training loss as metadata. Nothing else (no
-time, no host), so an expert's files are a function of its set and seed alone: a resumed run writes the
-same bytes as an uninterrupted one. Each file is written atomically (``proxynas.atomic``) as its epoch
-ends; safetensors loading never runs code.
+time, no host), and the metadata in sorted order (safetensors writes it in a random order, from a hash
+map: :func:`canonical`), so an expert's files are a function of its set and seed alone: a resumed run,
+or another executor, writes the same bytes as an uninterrupted one. Each file is written atomically
+(``proxynas.atomic``) as its epoch ends; safetensors loading never runs code.
 """
 
 from __future__ import annotations
@@ -52,4 +53,17 @@ class ExpertSnapshots:
             path = self.experts.epoch_path(job.seed, epoch)
             path.parent.mkdir(parents=True, exist_ok=True)
             meta = {"card": card, "seed": str(job.seed), "epoch": str(epoch), "train_loss": repr(values[g])}
-            atomic_write_bytes(path, save(state.model_tensors(g), metadata=meta), what="the expert epoch file")
+            atomic_write_bytes(path, canonical(save(state.model_tensors(g), metadata=meta)),
+                               what="the expert epoch file")
+
+
+def canonical(blob: bytes) -> bytes:
+    """A safetensors file with its metadata's keys sorted; the tensors' entries and bytes as they were (the
+    header is 8-byte length, JSON padded with spaces to a multiple of 8, then the data)."""
+    size = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + size])
+    if "__metadata__" in header:
+        header = {"__metadata__": dict(sorted(header.pop("__metadata__").items()))} | header
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + blob[8 + size:]
