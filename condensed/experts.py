@@ -243,7 +243,7 @@ def train_experts(experts: ExpertSet, data: TensorSet, dataset_info: Any, settin
     for _, jobs in sorted(waves.items()):
         size = stack or executor.default_stack_size(device)
         for outcome in run_jobs(jobs, space, data, test, test, protocol, max_models=size, augment=augment,
-                                on_epoch=on_epoch, accel=accel, executor=executor,
+                                on_epoch=None if progress is None else on_epoch, accel=accel, executor=executor,
                                 snapshots=ExpertSnapshots(experts)):
             seed = outcome.job.seed
             trained[seed] = epochs

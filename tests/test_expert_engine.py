@@ -6,6 +6,8 @@
   byte for byte.
 - ``proxynas experts`` killed with SIGKILL in a subprocess and run again writes the same files, byte for
   byte, as a run never killed.
+- A stack restored from a kept epoch (momentum, BatchNorm statistics, a learning-rate drop, DSA, CutMix)
+  trains on bitwise as the stack never stopped.
 - The protocol's key keeps plain SGD's; GSAM is in it; a fused stack cannot step GSAM (a clear error).
 """
 
@@ -16,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -24,12 +27,14 @@ import torch
 from condensed.experts import ExpertSettings, expert_epoch, open_set, train_experts
 from condensed.synthetic import network_builder
 from proxynas import paths
+from proxynas.augment import make_augment
 from proxynas.datasets import dataset_info
-from proxynas.engine import Protocol
-from proxynas.engine.executors import ExecutorOptions
+from proxynas.engine import Job, Protocol, run_jobs
+from proxynas.engine.executors import ExecutorOptions, SerialExecutor
 from proxynas.engine.stack import seeded
 from proxynas.engine.steps import model_parameters
 from proxynas.errors import ProxynasError
+from proxynas.spaces import PlainStacks
 from search_spaces import get_space
 
 NET = "dc_convnet:d1_w32_relu_instancenorm_avgpool"  # small: seconds on a CPU
@@ -140,3 +145,46 @@ def test_gsam_on_a_fused_stack_is_a_clear_error(digits):
     fused = space.build_stack([candidate, candidate], [0, 1], digits.train.shape, digits.train.num_classes)
     with pytest.raises(ProxynasError, match="gsam optimizer needs each model's parameters apart"):
         model_parameters(fused, 2)
+
+
+@dataclass
+class KeptInMemory:
+    """Snapshots kept in this process (the serial executor's): each epoch's tensors per seed."""
+
+    start_from: int = 0  # restore this epoch's kept state (0: train from the start)
+    kept: dict[tuple[int, int], dict[str, torch.Tensor]] = field(default_factory=dict)
+
+    def restore(self, jobs, state) -> int:
+        if self.start_from:
+            for g, job in enumerate(jobs):
+                state.load_model(g, self.kept[job.seed, self.start_from])
+        return self.start_from
+
+    def save(self, jobs, epoch, losses, state) -> None:
+        for g, job in enumerate(jobs):
+            self.kept[job.seed, epoch] = state.model_tensors(g)
+
+
+def test_a_stack_restored_from_a_kept_epoch_trains_on_as_if_never_stopped(digits):
+    """Momentum, BatchNorm statistics, a learning-rate drop, DSA and CutMix: every stream restored."""
+    space = PlainStacks(get_space("dc_convnet"))  # a ListStack of two (snapshots keep each model apart)
+    jobs = [Job(space.space.parse("d1_w32_relu_batchnorm_avgpool"), seed) for seed in (0, 1)]
+    protocol = Protocol(epochs=3, batch_size=64, momentum=0.9, milestones=("1/3",), augment="dsa", mixup="cutmix")
+    train = digits.train.subset(torch.arange(150))
+
+    def run(snapshots: KeptInMemory) -> list:
+        return list(run_jobs(jobs, space, train, digits.val, digits.val, protocol, max_models=2,
+                             augment=make_augment("dsa", INFO), executor=SerialExecutor(), snapshots=snapshots))
+
+    whole, resumed = KeptInMemory(), None
+    first = run(whole)
+    assert protocol.decay_epochs() == [1] and any(k.startswith("optim.momentum_buffer.") for k in whole.kept[0, 1])
+    assert any(k.startswith("buffer.") and k.endswith("running_mean") for k in whole.kept[0, 1])
+    resumed = KeptInMemory(start_from=1, kept={key: v for key, v in whole.kept.items() if key[1] <= 1})
+    again = run(resumed)
+    for seed in (0, 1):
+        for epoch in (2, 3):
+            assert resumed.kept[seed, epoch].keys() == whole.kept[seed, epoch].keys()
+            assert all(torch.equal(resumed.kept[seed, epoch][k], whole.kept[seed, epoch][k])
+                       for k in whole.kept[seed, epoch])
+    assert [(o.val_acc, o.train_loss) for o in again] == [(o.val_acc, o.train_loss) for o in first]

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from proxynas.engine.stack import ListStack
+from proxynas.errors import ProxynasError
 
 if TYPE_CHECKING:
     from proxynas.engine.run import Job
@@ -44,7 +45,8 @@ class TrainState:
             return stack.models[g]
         if g == 0:
             return stack
-        raise TypeError(f"a {type(stack).__name__} does not hold its models apart")
+        raise ProxynasError(f"a {type(stack).__name__} does not hold its models apart: no per-model snapshot",
+                            "train with plain stacks (proxynas.spaces.PlainStacks) or one model per stack")
 
     def model_tensors(self, g: int) -> dict[str, Tensor]:
         """Everything model ``g``'s training goes on from, as CPU tensors: ``param.*``, ``buffer.*``,
@@ -52,12 +54,12 @@ class TrainState:
         model = self.model(g)
         out: dict[str, Tensor] = {}
         for name, p in model.named_parameters():
-            out[f"param.{name}"] = p.detach().cpu().contiguous()
+            out[f"param.{name}"] = _copy(p)
             for key, value in self.optimizer.state.get(p, {}).items():
                 if isinstance(value, Tensor):
-                    out[f"optim.{key}.{name}"] = value.detach().cpu().contiguous()
+                    out[f"optim.{key}.{name}"] = _copy(value)
         for name, b in model.named_buffers():
-            out[f"buffer.{name}"] = b.detach().cpu().contiguous()
+            out[f"buffer.{name}"] = _copy(b)
         for stream in GENERATORS:
             out[f"rng.{stream}"] = self.generators[stream][g].get_state()
         return out
@@ -77,6 +79,11 @@ class TrainState:
             b.copy_(tensors[f"buffer.{name}"])
         for stream in GENERATORS:
             self.generators[stream][g].set_state(tensors[f"rng.{stream}"])
+
+
+def _copy(tensor: Tensor) -> Tensor:
+    """A contiguous CPU copy: never the live tensor itself (``.cpu()`` of a CPU tensor is)."""
+    return tensor.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
 
 
 class Snapshots(Protocol):
