@@ -7,14 +7,17 @@ DSA; ``--optimizer gsam`` for FTD's), every epoch's parameters written as safete
                   (``condensed.experts.expert_epoch``, torch's threads), each epoch's parameters saved;
   engine_serial:  the engine, one expert per stack, one stack after another (``serial``, torch's threads);
   engine_stacked: the engine, all experts in one stack (``serial``, ``--stack N``, torch's threads);
-  engine_local:   the engine's CPU defaults (``local``: one expert per stack, stacks side by side on
-                  one thread each).
+  engine_local:   the engine's CPU defaults (``local``, two workers: one expert per stack, two stacks
+                  side by side on one thread each).
 The arms alternate ``--repeat`` times (a shared machine's load hits all alike); each writes into a fresh
 folder. Wall and process CPU seconds per run; each arm's files are digested (the engine arms at equal
 threads write equal bytes; ``engine_local`` trains on one thread per stack, so its rounding may differ).
 The CPU layout is pinned to ``contiguous`` (``PROXYNAS_CPU_LAYOUT``), so that no arm measures layouts.
 
-    PROXYNAS_CPU_LAYOUT=contiguous python benchmarks/bench_experts.py --experts 4 --epochs 3 --repeat 2
+    python benchmarks/bench_experts.py --experts 4 --epochs 3 --repeat 2 [--threads 1]
+
+With ``--threads 1`` every arm trains on one thread (``engine_local``'s two workers one each): what is
+left is stacking and side-by-side workers, not OpenMP's two threads waiting on each other.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--optimizer", choices=("sgd", "gsam"), default="sgd")
     p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--threads", type=int, help="torch's intra-op threads for every arm (default: torch's own)")
     p.add_argument("--name", default="experts_cpu", help="result file benchmarks/results/NAME.json")
     return p.parse_args()
 
@@ -86,13 +90,15 @@ def digest(root: Path) -> str:
 def main() -> None:
     args = parse_args()
     os.environ["PROXYNAS_CPU_LAYOUT"] = "contiguous"
+    if args.threads:
+        torch.set_num_threads(args.threads)
     settings = ExpertSettings(net=args.net, optimizer=args.optimizer)
     train = load_dataset("digits").train
     seeds = list(range(args.experts))
     arms = {"one_at_a_time": one_at_a_time,
             "engine_serial": engine(ExecutorOptions(name="serial"), 1),
             "engine_stacked": engine(ExecutorOptions(name="serial"), args.experts),
-            "engine_local": engine(ExecutorOptions(name="local"), 1)}
+            "engine_local": engine(ExecutorOptions(name="local", workers=2), 1)}
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in arms}
     digests: dict[str, set[str]] = {name: set() for name in arms}
     order = list(arms)
