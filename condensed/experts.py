@@ -155,7 +155,7 @@ def open_set(home: Path, dataset: str, train: TensorSet, settings: ExpertSetting
     names = [name for name, _ in build().named_parameters()]
     card = {"kind": "experts", "dataset": dataset, "source_fingerprint": train.fingerprint(),
             "settings": asdict(settings), "param_names": names, "format": FORMAT,
-            "protocol": expert_protocol(settings, 1).describe()}
+            "protocol": {k: v for k, v in expert_protocol(settings, 1).describe().items() if k != "epochs"}}
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(card_path, json.dumps(card, indent=2, sort_keys=True), what="the expert card")
     return ExpertSet(root, card)
