@@ -8,16 +8,19 @@ batches of 256 in a fresh shuffle each epoch (the last one partial), each batch 
 per batch, parameters per image), optionally on ZCA-whitened images (``--zca``); FTD's experts step
 with GSAM (rho 0.01, alpha 0.4, adaptive; :mod:`condensed.gsam`). Epoch 0 is the initialisation.
 
-Layout under the home: ``experts/{dataset}/{set}/card.json`` and ``seed{S}/epoch{E:03d}.safetensors`` (one
-file per expert and epoch; safetensors: loading never runs code). ``{set}`` names the settings and the
-training split's fingerprint, so experts of another split or setting never mix. An expert is a function
-of (set, seed): its network is drawn from the seed, its batch order and augmentation of epoch ``e`` from
-``SeedSequence([seed, e])``. Each epoch's file is written atomically as it ends, so a killed run resumes at
-the last finished epoch of each expert.
+Layout under the home: ``experts/{dataset}/{set}/card.json``, ``seed{S}/epoch{E:03d}.safetensors`` (one
+file per expert and epoch, :mod:`condensed.expert_files`) and ``seed{S}/result.json`` (the engine's outcome
+of the expert: its test accuracy when a test split was given, final training loss, device-seconds of the
+run that finished it). ``{set}`` names the settings and the training split's fingerprint, so experts of
+another split or setting never mix.
 
-The engine (:mod:`proxynas.engine`) does not train them: its loop steps one torch optimizer over a stack
-of models, and GSAM's two-pass step (gradient, perturb, gradient again, decompose) does not fit it; so
-both optimizers run here, one expert at a time, with the engine's seeding (:func:`~proxynas.engine.stack.seeded`).
+Experts train through the engine (:func:`train_experts`): each expert is a job (the network, its seed),
+trained in stacks by any executor (``serial``, ``local``, ``ray``), with the optimizer as an engine step
+(``sgd``; ``gsam`` for FTD, :mod:`proxynas.engine.steps`) and every epoch's state kept by the engine's
+snapshots. So an expert is a function of (set, seed) alone, as the engine's invariant has it: its network
+and random streams are drawn from its seed, whatever its stack, executor or interruptions; a killed run
+resumes every expert at its last finished epoch, bitwise as if never stopped (on the same device).
+:func:`expert_epoch` is one epoch of one network as the references write it: the golden comparisons'.
 """
 
 from __future__ import annotations
@@ -25,28 +28,31 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import Tensor, nn
 
+from condensed.expert_files import ExpertSnapshots
 from condensed.gsam import gsam_step
-from condensed.synthetic import DEFAULT_NET, network_builder
+from condensed.synthetic import DEFAULT_NET, DEFAULT_SPACE, network_builder
+from proxynas.atomic import atomic_write_text
 from proxynas.augment import DSA, dsa_for
 from proxynas.datasets.base import TensorSet
-from proxynas.engine.stack import seeded
+from proxynas.engine import Accel, EpochEnd, Job, Outcome, Protocol, run_jobs
+from proxynas.engine.executors import Executor, ExecutorOptions, make_executor
 from proxynas.errors import ProxynasError
+from proxynas.spaces.base import PlainStacks
+from search_spaces import get_space, resolve_candidate
 
 log = logging.getLogger(__name__)
 OPTIMIZERS = ("sgd", "gsam")
+FORMAT = 2  # 2: trained through the engine (its random streams); 1 (no field): one at a time, now gone
 
 
 @dataclass(frozen=True)
@@ -82,13 +88,10 @@ class ExpertSettings:
 
 def set_name(settings: ExpertSettings, dataset: str, fingerprint: str) -> str:
     """The folder of an expert set: optimizer, ZCA, and a hash of everything that changes an expert."""
-    blob = json.dumps({"settings": asdict(settings), "dataset": dataset, "data": fingerprint}, sort_keys=True)
+    blob = json.dumps({"settings": asdict(settings), "dataset": dataset, "data": fingerprint, "format": FORMAT},
+                      sort_keys=True)
     zca = "zca" if settings.zca else "nozca"
     return f"{settings.optimizer}_{zca}_{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)[0])
 
 
 @dataclass(frozen=True)
@@ -151,39 +154,11 @@ def open_set(home: Path, dataset: str, train: TensorSet, settings: ExpertSetting
     _, build = network_builder(settings.net, train)
     names = [name for name, _ in build().named_parameters()]
     card = {"kind": "experts", "dataset": dataset, "source_fingerprint": train.fingerprint(),
-            "settings": asdict(settings), "param_names": names}
+            "settings": asdict(settings), "param_names": names, "format": FORMAT,
+            "protocol": {k: v for k, v in expert_protocol(settings, 1).describe().items() if k != "epochs"}}
     root.mkdir(parents=True, exist_ok=True)
-    tmp = card_path.with_name("card.json.tmp")
-    tmp.write_text(json.dumps(card, indent=2, sort_keys=True))
-    os.replace(tmp, card_path)
+    atomic_write_text(card_path, json.dumps(card, indent=2, sort_keys=True), what="the expert card")
     return ExpertSet(root, card)
-
-
-def _save_epoch(experts: ExpertSet, seed: int, epoch: int, net: nn.Module,
-                optimizer: torch.optim.Optimizer, loss: float) -> None:
-    path = experts.epoch_path(seed, epoch)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {f"param.{n}": p.detach().cpu().contiguous() for n, p in net.named_parameters()}
-    for n, p in net.named_parameters():
-        buf = optimizer.state.get(p, {}).get("momentum_buffer")
-        if buf is not None:
-            tensors[f"momentum.{n}"] = buf.detach().cpu().contiguous()
-    meta = {"card": json.dumps(experts.card, sort_keys=True), "seed": str(seed), "epoch": str(epoch),
-            "train_loss": repr(loss)}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
-
-
-def _restore(experts: ExpertSet, seed: int, epoch: int, net: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-    device = next(net.parameters()).device
-    with safe_open(str(experts.epoch_path(seed, epoch)), framework="pt", device=str(device)) as f:
-        keys = set(f.keys())
-        with torch.no_grad():
-            for n, p in net.named_parameters():
-                p.copy_(f.get_tensor(f"param.{n}"))
-                if f"momentum.{n}" in keys:
-                    optimizer.state[p]["momentum_buffer"] = f.get_tensor(f"momentum.{n}").clone()
 
 
 def batch_dsa(dsa: DSA) -> Callable[[Tensor, torch.Generator], Tensor]:
@@ -219,34 +194,70 @@ def expert_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, data: TensorS
     return float(total) / n
 
 
+def expert_protocol(settings: ExpertSettings, epochs: int) -> Protocol:
+    """The engine's protocol of experts: the settings' SGD (or GSAM), constant learning rate."""
+    return Protocol(epochs=epochs, batch_size=settings.batch, lr=settings.lr, momentum=settings.momentum,
+                    weight_decay=settings.weight_decay, milestones=(), augment=settings.augment,
+                    optimizer=settings.optimizer, rho=settings.rho, alpha=settings.alpha,
+                    adaptive=settings.adaptive, name="experts")
+
+
 def train_experts(experts: ExpertSet, data: TensorSet, dataset_info: Any, settings: ExpertSettings,
                   seeds: list[int], epochs: int, *, device: torch.device | str = "cpu",
-                  progress: Callable[[int, int], None] | None = None) -> None:
+                  progress: Callable[[int, int], None] | None = None, test: TensorSet | None = None,
+                  executor: Executor | ExecutorOptions | None = None, stack: int | None = None) -> None:
     """Train (or resume) the experts ``seeds`` to ``epochs`` epochs on ``data`` (already whitened when
-    the settings ask ZCA), saving every epoch."""
+    the settings ask ZCA) through the engine, saving every epoch; ``test`` (whitened alike) scores each
+    finished expert. ``executor`` (default: the local one) trains stacks of ``stack`` experts (default:
+    the device's), fp32 (no bf16 autocast: the references train fp32)."""
     if epochs < 1:
         raise ProxynasError(f"--epochs must be at least 1, got {epochs}", "the references train 50")
     device = torch.device(device)
+    if not isinstance(executor, Executor):
+        executor = make_executor(executor or ExecutorOptions())
+    candidate = resolve_candidate(settings.net, DEFAULT_SPACE)
+    space = PlainStacks(get_space(candidate.space))  # models apart: GSAM's norms are each model's own
     data = data.to(device)
-    _, build = network_builder(settings.net, data)
-    augment = batch_dsa(dsa_for(dataset_info)) if settings.augment == "dsa" else None
-    total, done = len(seeds) * epochs, 0
+    scored = test is not None
+    test = test.to(device) if test is not None else data.subset(torch.arange(0, device=device))
+    accel = replace(Accel.for_device(device), bf16=False)
+    protocol = expert_protocol(settings, epochs)
+    augment = dsa_for(dataset_info) if settings.augment == "dsa" else None
+    trained = {seed: max(experts.epochs_done(seed), 0) for seed in seeds}
+    waves: dict[int, list[Job]] = {}  # experts standing at the same epoch share stacks
     for seed in seeds:
-        net = seeded(build, seed).to(device)
-        optimizer = torch.optim.SGD(net.parameters(), lr=settings.lr, momentum=settings.momentum,
-                                    weight_decay=settings.weight_decay)
-        have = experts.epochs_done(seed)
-        if have >= 0:
-            _restore(experts, seed, have, net, optimizer)
-        else:
-            _save_epoch(experts, seed, 0, net, optimizer, float("nan"))
-            have = 0
-        done += min(have, epochs)
-        for epoch in range(have, epochs):
-            generator = torch.Generator().manual_seed(epoch_seed(seed, epoch + 1))
-            loss = expert_epoch(net, optimizer, data, settings, augment, generator)
-            _save_epoch(experts, seed, epoch + 1, net, optimizer, loss)
-            log.info("expert seed %d epoch %d: train loss %.4f", seed, epoch + 1, loss)
-            done += 1
-            if progress is not None:
-                progress(done, total)
+        if experts.epochs_done(seed) < epochs:
+            waves.setdefault(experts.epochs_done(seed), []).append(Job(candidate, seed))
+    total = len(seeds) * epochs
+
+    def report() -> None:
+        if progress is not None:
+            progress(sum(min(e, epochs) for e in trained.values()), total)
+
+    def on_epoch(end: EpochEnd) -> None:
+        for job in end.jobs:
+            trained[job.seed] = end.epoch + 1
+        report()
+
+    report()
+    for _, jobs in sorted(waves.items()):
+        size = stack or executor.default_stack_size(device)
+        for outcome in run_jobs(jobs, space, data, test, test, protocol, max_models=size, augment=augment,
+                                on_epoch=None if progress is None else on_epoch, accel=accel, executor=executor,
+                                snapshots=ExpertSnapshots(experts)):
+            seed = outcome.job.seed
+            trained[seed] = epochs
+            report()
+            write_result(experts, outcome, scored)
+            if outcome.status != "done":
+                log.warning("expert seed %d: %s", seed, outcome.reason)
+
+
+def write_result(experts: ExpertSet, outcome: Outcome, scored: bool) -> None:
+    """``seed{S}/result.json``: the engine's one outcome of an expert."""
+    o = outcome
+    result = {"seed": o.job.seed, "net": o.job.candidate.qualified_id, "status": o.status, "epochs": o.epochs,
+              "test_acc": o.test_acc if scored else None, "train_loss": o.train_loss, "reason": o.reason,
+              "seconds": o.seconds, "cost_method": o.cost_method, "device": o.device, "regime": o.regime}
+    path = experts.root / f"seed{o.job.seed}" / "result.json"
+    atomic_write_text(path, json.dumps(result, indent=2, sort_keys=True), what="the expert result")

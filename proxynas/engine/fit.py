@@ -23,6 +23,8 @@ from proxynas.augment.cutmix import cutmix, draw_cutmix, mixed_loss
 from proxynas.datasets.base import TensorSet
 from proxynas.engine.accel import Accel
 from proxynas.engine.protocol import Protocol
+from proxynas.engine.snapshots import StackSnapshots, TrainState
+from proxynas.engine.steps import optimizer_step
 
 EpochHook = Callable[[int, Tensor], None]  # (epoch counted from 0, per-model mean loss on the device)
 
@@ -72,6 +74,7 @@ def fit(
     on_epoch: EpochHook | None = None,
     accel: Accel | None = None,
     stop: Callable[[], None] | None = None,
+    snapshots: StackSnapshots | None = None,
 ) -> FitReport:
     """Train the G models of ``stack`` on ``data`` (already on the stack's device).
 
@@ -83,6 +86,8 @@ def fit(
     inside the loop; ``on_epoch`` runs on the calling thread (with its CUDA stream current), may read the
     losses and evaluate the stack, and the stack is put back in training mode after it. ``stop`` is
     called before every step and may raise to end the training there (``engine.stopping``).
+    ``protocol.optimizer`` names the step (``engine.steps``); ``snapshots`` may start the stack from a
+    kept epoch and sees the whole state after every epoch (``engine.snapshots``).
     """
     device = data.device
     accel = Accel.for_device(device) if accel is None else accel
@@ -96,8 +101,14 @@ def fit(
     failed_epoch = torch.full((g_count,), -1, dtype=torch.long, device=device)
     epoch_loss = torch.zeros(g_count, device=device)
     drops = set(protocol.decay_epochs())
+    step_with = optimizer_step(protocol.optimizer)
+    state = TrainState(stack, optimizer, {"order": order_gens, "augment": augment_gens, "mix": mix_gens})
+    start = 0 if snapshots is None else snapshots.restore(state)
+    if start:
+        for group in optimizer.param_groups:
+            group["lr"] = protocol.lr_at(start)
     stack.train()
-    for epoch in range(protocol.total_epochs):
+    for epoch in range(start, protocol.total_epochs):
         if epoch in drops:
             for group in optimizer.param_groups:
                 group["lr"] = protocol.lr_at(epoch)
@@ -119,19 +130,22 @@ def fit(
                 mix = per_model_draws(partial(draw_cutmix, count, size, protocol.mix_p), mix_gens, device)
                 mixed, y_pasted, keep = cutmix(x.flatten(0, 1), y.flatten(), mix)
                 x = mixed.view_as(x)
-            with accel.autocast(device):
-                logits = stack(x)  # (G, b, K)
-            if mix is not None:
-                per_model = mixed_loss(logits.float().flatten(0, 1), y.flatten(), y_pasted, keep)
-            else:
+            pasted = None if mix is None else (y_pasted, keep)
+
+            def model_losses(x: Tensor = x, y: Tensor = y, pasted: tuple[Tensor, Tensor] | None = pasted) -> Tensor:
+                with accel.autocast(device):
+                    logits = stack(x)  # (G, b, K)
+                if pasted is not None:
+                    return mixed_loss(logits.float().flatten(0, 1), y.flatten(), *pasted)
                 losses = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="none")
-                per_model = losses.view(g_count, -1).mean(1)
-            optimizer.zero_grad(set_to_none=True)
-            per_model.sum().backward()
-            optimizer.step()
+                return losses.view(g_count, -1).mean(1)
+
+            per_model = step_with(stack, model_losses, optimizer, protocol)
             epoch_loss += per_model.detach() * (index.shape[1] / n)
         bad = ~torch.isfinite(epoch_loss) & (failed_epoch < 0)
         failed_epoch = torch.where(bad, torch.full_like(failed_epoch, epoch), failed_epoch)
+        if snapshots is not None:
+            snapshots.save(epoch + 1, epoch_loss, state)
         if on_epoch is not None:
             on_epoch(epoch, epoch_loss)
             stack.train()

@@ -43,6 +43,10 @@ class Protocol:
     augment: str = "none"  # a name of proxynas.augment's registry: "none", "dsa", "crop_scale_rotate", "idc", ...
     mixup: str = "none"  # "cutmix": IDC's CutMix on every batch with probability mix_p
     mix_p: float = 0.5
+    optimizer: str = "sgd"  # the step (proxynas.engine.steps): "sgd", or "gsam" (FTD's experts)
+    rho: float = 0.01  # gsam: the perturbation's radius
+    alpha: float = 0.4  # gsam: the weight of the surrogate gap's direction
+    adaptive: bool = True  # gsam: the perturbation scaled by the weights (ASAM's)
     name: str = ""  # the preset this is (proxynas.presets), a label only
     seed: int = 0  # seeds of a run are seed, seed + 1, ...
 
@@ -58,6 +62,10 @@ class Protocol:
             raise ProxynasError(f"unknown schedule '{self.schedule}'", f"choose one of {', '.join(SCHEDULES)}")
         if self.mixup not in MIXUPS:
             raise ProxynasError(f"unknown mixup '{self.mixup}'", f"choose one of {', '.join(MIXUPS)}")
+        from proxynas.engine.steps import list_steps  # torch-heavy: loaded when a protocol is made
+
+        if self.optimizer not in list_steps():
+            raise ProxynasError(f"unknown optimizer '{self.optimizer}'", f"choose one of {', '.join(list_steps())}")
         object.__setattr__(self, "milestones", tuple(self.milestones))
         for m in self.milestones:
             try:
@@ -91,10 +99,14 @@ class Protocol:
         """Everything that changes a trained model's accuracy (seed and name excluded).
 
         A protocol the earlier form could express (one milestone, x0.1, no mixing) keeps that form's
-        ``decay_at``, so its key, and every result stored under it, stays the same.
+        ``decay_at``, so its key, and every result stored under it, stays the same; so does one with
+        plain SGD (the optimizer's settings appear only with another optimizer).
         """
         out = asdict(self)
         del out["seed"], out["name"]
+        if self.optimizer == "sgd":
+            for name in ("optimizer", "rho", "alpha", "adaptive"):
+                del out[name]
         out["milestones"] = list(self.milestones)
         if len(self.milestones) == 1 and self.gamma == 0.1 and self.schedule == "milestones" and self.mixup == "none":
             for name in ("milestones", "gamma", "schedule", "mixup", "mix_p"):
@@ -122,6 +134,8 @@ class Protocol:
         text += f", aug {self.augment}"
         if self.mixup != "none":
             text += f", {self.mixup} p {self.mix_p:g}"
+        if self.optimizer != "sgd":
+            text += f", {self.optimizer} rho {self.rho:g} alpha {self.alpha:g}{' adaptive' if self.adaptive else ''}"
         return text
 
     def with_(self, **changes: Any) -> Protocol:

@@ -26,6 +26,7 @@ from proxynas.engine.device import describe
 from proxynas.engine.fit import FitReport, accuracy, fit, release_cached_memory
 from proxynas.engine.layout import LayoutChooser
 from proxynas.engine.protocol import Protocol
+from proxynas.engine.snapshots import Snapshots, StackSnapshots
 from proxynas.engine.stack import ListStack, global_rng_lock
 from proxynas.paths import home
 
@@ -82,6 +83,7 @@ class TrainingTask:
     protocol: Protocol
     augment: Augment | None = None
     accel: Accel | None = None  # None: the defaults of the device the task runs on
+    snapshots: Snapshots | None = None  # per-epoch states kept and restored where stacks train (engine.snapshots)
 
     @property
     def device(self) -> torch.device:
@@ -136,17 +138,19 @@ def run_jobs(
     accel: Accel | None = None,
     workers: int | None = None,
     executor: Executor | None = None,
+    snapshots: Snapshots | None = None,
 ) -> Iterator[Outcome]:
     """Train every job on ``train`` and score it on ``val`` and ``test`` (all on the device to train on).
 
     Stacks hold at most ``max_models`` jobs (:func:`plan_stacks`). ``executor`` (default: the local one
     with ``workers`` stacks side by side, see ``engine.executors``) runs them; outcomes come as stacks
-    finish. ``on_epoch`` is called after every epoch of every stack, one call at a time.
+    finish. ``on_epoch`` is called after every epoch of every stack, one call at a time. ``snapshots``
+    keeps every epoch's state and starts a stack from its last kept one (``engine.snapshots``).
     """
     from proxynas.engine.executors import LocalExecutor
 
     executor = LocalExecutor(workers) if executor is None else executor
-    task = TrainingTask(space, train, val, test, protocol, augment, accel)
+    task = TrainingTask(space, train, val, test, protocol, augment, accel, snapshots)
     yield from executor.run(task, plan_stacks(jobs, space, max_models, train.shape), on_epoch)
 
 
@@ -267,4 +271,5 @@ class StackTrainer:
                 on_epoch(EpochEnd(group, epoch, losses, stack))
         with accel.compiling():
             return fit(accel.prepare(stack), self.task.train, self.task.protocol, [job.seed for job in group],
-                       augment=self.task.augment, on_epoch=hook, accel=accel, stop=self.stop)
+                       augment=self.task.augment, on_epoch=hook, accel=accel, stop=self.stop,
+                       snapshots=None if self.task.snapshots is None else StackSnapshots(self.task.snapshots, group))
