@@ -10,6 +10,10 @@
     def no_augment(info): ...
 
 Both return what they decorate, so the decorated name stays usable. There is no other way to register.
+
+A registry made with ``builtins`` and a ``group`` fills itself on its first lookup (``get``, ``names``,
+``in``, iteration, ``len``): it imports its built-in modules (``"condensed.*"``: every module of the
+package) and loads the third-party plugins of its entry-point group (:mod:`proxynas.plugins`).
 """
 
 from __future__ import annotations
@@ -32,9 +36,22 @@ N = TypeVar("N", bound=Named)
 class Registry(Generic[T]):
     """Maps names to objects; unknown names raise :class:`UnknownNameError` with the closest match."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, *, builtins: tuple[str, ...] = (), group: str | None = None) -> None:
         self.kind = kind
+        self.builtins, self.group = builtins, group
         self._items: dict[str, T] = {}
+        self._found = not builtins and group is None  # True once the plugins have been looked for
+
+    def _find(self) -> None:
+        """Import the built-in modules and load the entry points, once (lazily: on the first lookup)."""
+        if self._found:
+            return
+        self._found = True  # first: a plugin module that looks a name up while it is imported finds no loop
+        from proxynas.plugins import import_builtins, load_group
+
+        import_builtins(self.builtins)
+        if self.group is not None:
+            load_group(self.group, self.kind)
 
     def _add(self, name: str, item: T) -> None:
         if name in self._items:
@@ -56,19 +73,23 @@ class Registry(Generic[T]):
         return cls
 
     def get(self, name: str) -> T:
+        self._find()
         try:
             return self._items[name]
         except KeyError:
             raise UnknownNameError(self.kind, name, self._items) from None
 
     def names(self) -> list[str]:
+        self._find()
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
+        self._find()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
+        self._find()
         return len(self._items)

@@ -57,7 +57,9 @@ def join_draws(draws: Sequence[D]) -> D:
     return type(draws[0]).cat(draws)
 
 
-AUGMENTS: Registry[Callable[[DatasetInfo], Augment | None]] = Registry("augmentation")
+AUGMENTS: Registry[Callable[[DatasetInfo], Augment | None]] = Registry(
+    "augmentation", builtins=("proxynas.augment.*",), group="proxynas.augmentations")
+register_augment = AUGMENTS.register  # ``@register_augment("name")`` on a ``(DatasetInfo) -> Augment | None``
 
 
 @AUGMENTS.register("none")

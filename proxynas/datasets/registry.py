@@ -57,7 +57,7 @@ class DatasetEntry:
     read: Reader
 
 
-DATASETS: Registry[DatasetEntry] = Registry("dataset")
+DATASETS: Registry[DatasetEntry] = Registry("dataset", builtins=("proxynas.datasets.*",), group="proxynas.datasets")
 
 
 def register_dataset(info: DatasetInfo) -> Callable[[Reader], Reader]:
