@@ -57,7 +57,7 @@ def load_group(group: str, kind: str) -> list[str]:
             raise ProxynasError(
                 f"the {kind} plugin '{point.name}' ({point.value}) of {distribution(point)} failed to load: "
                 f"{type(err).__name__}{': ' + cause if cause else ''}",
-                f"fix or uninstall that distribution (pip uninstall {point.dist.name if point.dist else '...'})",
+                f"fix or uninstall that distribution: pip uninstall {point.dist.name if point.dist else '...'}",
             ) from err
         log.debug("loaded %s plugin %s from %s", kind, point.name, distribution(point))
         loaded.append(point.name)
