@@ -114,4 +114,4 @@ def make_augment(name: str, dataset_info: DatasetInfo) -> Augment | None:
 
 __all__ = ["AUGMENTS", "DSA", "FAMILIES", "REFERENCE_STRATEGY", "Augment", "AugmentDraw", "CropScaleRotate",
            "CropScaleRotateDraw", "CropScaleRotateParams", "DSAParams", "Draw", "IDCAugment", "dsa_for",
-           "dsa_strategy", "idc_strategy", "join_draws", "make_augment"]
+           "dsa_strategy", "idc_strategy", "join_draws", "make_augment", "register_augment"]
