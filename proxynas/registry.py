@@ -18,6 +18,7 @@ package) and loads the third-party plugins of its entry-point group (:mod:`proxy
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Generic, Protocol, TypeVar
 
@@ -41,17 +42,25 @@ class Registry(Generic[T]):
         self.builtins, self.group = builtins, group
         self._items: dict[str, T] = {}
         self._found = not builtins and group is None  # True once the plugins have been looked for
+        self._finding = False
+        self._lock = threading.RLock()  # another thread's first lookup waits for the plugins
 
     def _find(self) -> None:
         """Import the built-in modules and load the entry points, once (lazily: on the first lookup)."""
         if self._found:
             return
-        self._found = True  # first: a plugin module that looks a name up while it is imported finds no loop
-        from proxynas.plugins import import_builtins, load_group
+        with self._lock:
+            if self._found or self._finding:  # done, or a plugin being imported looks a name up: no loop
+                return
+            self._finding = True
+            try:
+                from proxynas.plugins import import_builtins, load_group
 
-        import_builtins(self.builtins)
-        if self.group is not None:
-            load_group(self.group, self.kind)
+                import_builtins(self.builtins)
+                if self.group is not None:
+                    load_group(self.group, self.kind)
+            finally:  # a plugin that failed is reported once, not looked for again
+                self._found, self._finding = True, False
 
     def _add(self, name: str, item: T) -> None:
         if name in self._items:

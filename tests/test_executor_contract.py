@@ -81,3 +81,19 @@ def test_an_unknown_executor_lists_the_registered_ones():
     with pytest.raises(UnknownNameError) as err:
         make_executor(ExecutorOptions(name="seriall"))
     assert "did you mean 'serial'?" in str(err.value) and all(n in str(err.value) for n in list_executors())
+
+
+def test_the_engine_does_not_import_the_ray_executor():
+    """Ray registers itself through its entry point (pyproject.toml), as a third-party executor does."""
+    import ast
+    from pathlib import Path
+
+    import proxynas.engine
+
+    found = []
+    for path in Path(proxynas.engine.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.name}: {n}" for n in names if n.startswith("proxynas.scaleout")]
+    assert found == []
