@@ -134,7 +134,8 @@ def test_a_registry_loads_its_group_once_on_first_lookup_and_names_a_broken_dist
 
     assert "their_things" not in sys.modules  # nothing loaded before the first lookup
     assert THINGS.get("a") == 1 and THINGS.names() == ["a"]
-    install(site, "broken", "0.2", {"proxynas.test_broken": {"b": "their_missing_module"}})
+    install(tmp_path / "other", "broken", "0.2", {"proxynas.test_broken": {"b": "their_missing_module"}})
+    monkeypatch.syspath_prepend(str(tmp_path / "other"))  # installed where this process has not looked yet
     broken: Registry[int] = Registry("thing", group="proxynas.test_broken")
     with pytest.raises(ProxynasError) as err:
         broken.names()
