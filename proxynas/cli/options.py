@@ -7,7 +7,7 @@ import argparse
 from proxynas import paths
 from proxynas.augment import AUGMENTS
 from proxynas.engine import Protocol
-from proxynas.engine.executors import EXECUTORS, ExecutorOptions, list_executors, own_flags
+from proxynas.engine.executors import EXECUTORS, ExecutorOptions, executor_flags, list_executors, own_flags
 from proxynas.errors import ProxynasError
 from proxynas.spaces import Candidate, Choice, SearchSpace
 from proxynas.store import ResultsStore
@@ -31,24 +31,19 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
                    help=f"who trains the stacks: {', '.join(list_executors())} (local: threads of this process, "
                         "the default)")
     p.add_argument("--workers", type=int, metavar="N", help="local: stacks trained side by side")
-    added: set[str] = set()
-    for name in list_executors():
-        for f in own_flags(EXECUTORS.get(name).options):
-            if f.name not in added:  # two executors may share a flag
-                added.add(f.name)
-                p.add_argument(f.metadata["flag"], dest=f.name, default=None, help=f"{name}: {f.metadata['help']}",
-                               **f.metadata["argparse"])
+    for name, f in executor_flags():
+        p.add_argument(f.metadata["flag"], dest=f.name, default=None, help=f"{name}: {f.metadata['help']}",
+                       **f.metadata["argparse"])
 
 
 def executor_from(args: argparse.Namespace) -> ExecutorOptions:
     """The options of the executor ``--executor`` names, from its flags; another executor's flag is an error."""
     kind = EXECUTORS.get(args.executor)
     mine = {f.name for f in own_flags(kind.options)}
-    for name in list_executors():
-        for f in own_flags(EXECUTORS.get(name).options):
-            if f.name not in mine and getattr(args, f.name, None) is not None:
-                raise ProxynasError(f"{f.metadata['flag']} is an option of --executor {name}, not of "
-                                    f"--executor {args.executor}", f"pass --executor {name}, or leave it out")
+    for name, f in executor_flags():
+        if f.name not in mine and getattr(args, f.name, None) is not None:
+            raise ProxynasError(f"{f.metadata['flag']} is an option of --executor {name}, not of "
+                                f"--executor {args.executor}", f"pass --executor {name}, or leave it out")
     own = {name: getattr(args, name) for name in mine if getattr(args, name, None) is not None}
     return kind.options(name=args.executor, device=args.device, workers=args.workers,
                         memory_budget=args.memory_budget, **own)

@@ -135,6 +135,19 @@ def list_executors() -> list[str]:
     return EXECUTORS.names()
 
 
+def executor_flags() -> list[tuple[str, Field[Any]]]:
+    """(executor, field) for the command-line flags of every registered executor; a flag two executors
+    share (the same field name) is listed once, with the first."""
+    seen: set[str] = set()
+    found = []
+    for name in list_executors():
+        for f in own_flags(EXECUTORS.get(name).options):
+            if f.name not in seen:
+                seen.add(f.name)
+                found.append((name, f))
+    return found
+
+
 def placed(task: TrainingTask, device: str | None) -> TrainingTask:
     """``task`` on the device ``device`` names (None: where it is), this process made ready to train
     there: on the CPU, freed memory is kept for reuse (``engine.cpu_memory``), before any worker
@@ -197,5 +210,5 @@ class LocalExecutor(Executor):
         return default_workers(task.device) if self.workers is None else self.workers
 
 
-__all__ = ["EXECUTORS", "Executor", "ExecutorKind", "ExecutorOptions", "LocalExecutor", "SerialExecutor", "flag",
-           "list_executors", "make_executor", "options_for", "own_flags", "register_executor"]
+__all__ = ["EXECUTORS", "Executor", "ExecutorKind", "ExecutorOptions", "LocalExecutor", "SerialExecutor",
+           "executor_flags", "flag", "list_executors", "make_executor", "options_for", "own_flags", "register_executor"]
