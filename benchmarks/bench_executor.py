@@ -35,6 +35,7 @@ from condensed.base import Context
 from proxynas.datasets import dataset_info, load_dataset
 from proxynas.engine import Job, Protocol, default_workers, run_jobs
 from proxynas.engine.executors import Executor, ExecutorOptions, LocalExecutor
+from proxynas.scaleout.plugin import RayOptions
 from proxynas.scaleout.ray_executor import RayExecutor
 from search_spaces import get_space
 
@@ -137,7 +138,7 @@ def main() -> None:
     print(f"ray start-up: {startup}", flush=True)
     arms: dict[str, Callable[[], Executor]] = {
         "local": lambda: LocalExecutor(ExecutorOptions(device="cpu")),
-        "ray": lambda: RayExecutor(ExecutorOptions(name="ray", device="cpu", cpus_per_task=1)),
+        "ray": lambda: RayExecutor(RayOptions(device="cpu", cpus_per_task=1)),
     }
     times: dict[str, list[float]] = {name: [] for name in arms}
     cpu_s: dict[str, list[float]] = {name: [] for name in arms}  # local: this process; ray: it and Ray's tree

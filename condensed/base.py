@@ -37,9 +37,15 @@ class Settings:
 
 
 class Method(ABC):
+    """A condensation method. A new one is one module of ``condensed`` (or a third-party module behind a
+    ``proxynas.methods`` entry point) with ``@register_method`` on its class, which declares:"""
+
     name: ClassVar[str]
     kind: ClassVar[str]  # "coreset" (picks real images) or "synthetic" (learns images)
+    protocol: ClassVar[str]  # the evaluation protocol its sets train with (proxynas.presets), e.g. "dc"
     settings_type: ClassVar[type[Settings]] = Settings
+    # settings overrides for a run of seconds on the digits (the method contract test, the docs' examples)
+    quick: ClassVar[dict[str, Any]] = {}
 
     def settings(self, **overrides: Any) -> Settings:
         """The default settings with ``overrides`` applied; unknown keys are an error."""

@@ -55,6 +55,7 @@ class CoresetSettings(Settings):
 
 class Coreset(Method):
     kind = "coreset"
+    protocol = "dc"  # as the DC paper evaluates its coreset baselines (the same loop)
     settings_type = CoresetSettings
     select: Selector
 

@@ -10,6 +10,7 @@ training batches through per-image DSA: that is :mod:`condensed.dsa`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -94,6 +95,9 @@ def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor
 @register_method
 class DC(SyntheticMethod):
     name = "dc"
+    protocol = "dc"
+    quick: ClassVar[dict[str, Any]] = {"iterations": 3, "outer_loop": 2, "inner_loop": 1, "batch_real": 32,
+                                       "net": "d1_w32_relu_instancenorm_avgpool"}
     settings_type = DCSettings
 
     def iteration(self, work: Workspace, iteration: int, settings: DCSettings) -> Tensor:

@@ -10,6 +10,7 @@ default).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -34,6 +35,8 @@ def class_means(rows: Tensor, labels: Tensor, counts: Tensor) -> Tensor:
 @register_method
 class DM(SyntheticMethod):
     name = "dm"
+    protocol = "dm"
+    quick: ClassVar[dict[str, Any]] = {"iterations": 3, "batch_real": 32, "net": "d1_w32_relu_instancenorm_avgpool"}
     settings_type = DMSettings
 
     def iteration(self, work: Workspace, iteration: int, settings: DMSettings) -> Tensor:

@@ -23,4 +23,5 @@ class DSASettings(DCSettings):
 @register_method
 class DSAMethod(DC):
     name = "dsa"
+    protocol = "dsa"
     settings_type = DSASettings

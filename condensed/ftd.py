@@ -39,6 +39,7 @@ class FTDSettings(MTTSettings):
 @register_method
 class FTD(MTT):
     name = "ftd"
+    protocol = "ftd"
     settings_type = FTDSettings
     expert_optimizer = "gsam"
     table = FTD_TABLE

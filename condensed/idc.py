@@ -15,7 +15,7 @@ per-dataset choice (:data:`RECIPES`).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -215,6 +215,9 @@ def network_step(net: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y:
 @register_method
 class IDC(SyntheticMethod):
     name = "idc"
+    protocol = "idc"
+    quick: ClassVar[dict[str, Any]] = {"iterations": 3, "inner_loop": 1, "batch_real": 8, "n_data": 16,
+                                       "net": "d1_w32_relu_instancenorm_avgpool"}
     settings_type = IDCSettings
 
     def card_settings(self, settings: Settings, ipc: int, ctx: Context, shape: tuple[int, ...]) -> dict[str, Any]:

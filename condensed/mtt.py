@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -104,6 +104,11 @@ class TrajectoryWork(Workspace):
 @register_method
 class MTT(SyntheticMethod):
     name = "mtt"
+    protocol = "mtt"
+    # tiny experts trained first (seed 0, 2 epochs), 3 steps of 3 unrolled student steps, no whitening
+    quick: ClassVar[dict[str, Any]] = {"net": "dc_convnet:d1_w32_relu_instancenorm_avgpool", "iterations": 3,
+                                       "syn_steps": 3, "expert_epochs": 1, "max_start_epoch": 1, "lr_img": 10.0,
+                                       "zca": "no", "train_experts": 1, "expert_train_epochs": 2}
     settings_type = MTTSettings
     expert_optimizer = "sgd"
     table: dict[tuple[str, int], tuple[int, int, int, float, float, float, bool]] = MTT_TABLE

@@ -33,11 +33,8 @@ class Preset:
     exact_applies: bool  # whether ``exact`` changes it (the DC reference's evaluate_synset loop)
 
 
-PRESETS: Registry[Preset] = Registry("protocol")  # labelled as the user names it: --protocol NAME
-
-# What the methods' papers evaluate with; coresets as the DC paper evaluates its baselines (the same loop).
-METHOD_PRESETS = {"dc": "dc", "dsa": "dsa", "dm": "dm", "idc": "idc", "idc-i": "idc", "random": "dc",
-                  "herding": "dc", "kcenter": "dc", "mtt": "mtt", "ftd": "ftd"}
+# labelled as the user names it (--protocol NAME); built-ins: this module
+PRESETS: Registry[Preset] = Registry("protocol", group="proxynas.presets")
 
 # The DC reference's evaluate_synset: SGD lr_net 0.01, momentum 0.9, weight decay 5e-4, batch_train 256,
 # lr x0.1 at half the epochs (Epoch // 2 + 1 in its own loop).
@@ -129,8 +126,11 @@ def protocol_for(name: str, dataset: str, facts: dict[str, Any] | None = None, *
 
 
 def method_preset(method: str) -> str | None:
-    """The preset a proxy made (or published) with ``method`` is evaluated with; None if unknown."""
-    return METHOD_PRESETS.get(method)
+    """The preset a proxy made (or published) with ``method`` is evaluated with, as the method declares
+    it (``Method.protocol``: what its paper evaluates with); None for a method no registry knows."""
+    from condensed.registry import METHODS  # the layer above; imported when asked
+
+    return METHODS.get(method).protocol if method in METHODS else None
 
 
 def list_presets() -> list[str]:

@@ -1,4 +1,5 @@
-"""The search spaces. Every module of this package is imported here, so a new space is one file whose
+"""The search spaces. The space registry imports every module of this package on its first lookup (and
+loads the ``proxynas.spaces`` entry points), so a new space is one file whose
 :class:`~proxynas.spaces.SearchSpace` subclass carries ``@register_space``; the contract test
 (``tests/test_space_contract.py``) then checks it with the others.
 
@@ -7,9 +8,6 @@
 """
 
 from __future__ import annotations
-
-import importlib
-import pkgutil
 
 from proxynas.spaces import (
     SPACES,
@@ -21,9 +19,6 @@ from proxynas.spaces import (
     register_space,
     resolve_candidate,
 )
-
-for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-    importlib.import_module(f"{__name__}.{_module}")
 
 __all__ = ["SPACES", "Candidate", "SearchSpace", "StackBuilder", "get_space", "list_spaces", "register_space",
            "resolve_candidate"]

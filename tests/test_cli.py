@@ -95,7 +95,11 @@ def test_fresh_retrains(home, capsys):
     (["search", "--proxy", "random_digits_ipc5", "--where", "depth=9"], "depth=9 is not a choice"),
     (["search", "--proxy", "random_digits_ipc5", "--epochs", "0"], "epochs must be at least 1"),
     (["search", "--proxy", "random_digits_ipc5", "--workers", "0"], "--workers must be at least 1"),
-    (["search", "--proxy", "random_digits_ipc5", "--max-retries", "-1"], "--max-retries must not be negative"),
+    (["search", "--proxy", "random_digits_ipc5", "--executor", "ray", "--max-retries", "-1"],
+     "--max-retries must not be negative"),
+    (["search", "--proxy", "random_digits_ipc5", "--max-retries", "1"],
+     "--max-retries is an option of --executor ray, not of --executor local"),
+    (["search", "--proxy", "random_digits_ipc5", "--executor", "nope"], "unknown executor 'nope'"),
     (["truth", "--dataset", "cifar100"], "cifar-100-python"),
     (["truth", "--dataset", "mnist", "--data-root", "/nonexistent"], "train-images-idx3-ubyte"),
     (["condense", "herd", "--dataset", "digits", "--ipc", "1"], "did you mean 'herding'"),
@@ -122,7 +126,7 @@ def test_executor_options_reach_the_executor():
                                           "--gpus-per-task", "0.5", "--ray-address", "auto"]))
     assert (options.name, options.max_retries, options.cpus_per_task, options.gpus_per_task, options.address) == (
         "ray", 5, 2.0, 0.5, "auto")
-    assert executor_from(p.parse_args([])).max_retries == 2
+    assert executor_from(p.parse_args(["--executor", "ray"])).max_retries == 2
 
 
 def test_device_cuda_without_gpu_is_an_error(home, capsys):

@@ -39,3 +39,27 @@ def test_the_project_registries_are_filled_by_their_decorators():
         METHODS)
     assert {"digits", "mnist", "fashion_mnist", "svhn", "cifar10", "cifar100"} <= set(DATASETS)
     assert AUGMENTS.names() == ["crop_scale_rotate", "dsa", "idc", "idc_cutout", "none"]
+
+
+def test_built_in_modules_are_found_on_the_first_lookup_once_even_from_several_threads(tmp_path, monkeypatch):
+    """A registry imports every module of its built-in package when first looked up (a new file there is
+    found as it is); a thread looking up meanwhile waits for all of them instead of seeing a part."""
+    import threading
+
+    package = tmp_path / "their_builtins"
+    package.mkdir()
+    (package / "__init__.py").write_text("from proxynas.registry import Registry\n"
+                                         "THINGS = Registry('thing', builtins=('their_builtins.*',))\n")
+    for name in ("slow", "zfast"):
+        delay = "import time; time.sleep(0.3)\n" if name == "slow" else ""
+        (package / f"{name}.py").write_text(f"{delay}from their_builtins import THINGS\nTHINGS.register('{name}')(1)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from their_builtins import THINGS  # type: ignore[import-not-found]
+
+    seen: list[list[str]] = []
+    threads = [threading.Thread(target=lambda: seen.append(THINGS.names())) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [["slow", "zfast"]] * 3 and "zfast" in THINGS

@@ -33,6 +33,7 @@ from search_spaces import get_space
 
 ray = pytest.importorskip("ray")
 from proxynas.scaleout.cluster import TaskShape, task_shape  # noqa: E402  (needs ray)
+from proxynas.scaleout.plugin import RayOptions  # noqa: E402
 from proxynas.scaleout.worker import PlacedTrainers  # noqa: E402
 
 SPACE = get_space("dc_convnet")
@@ -66,7 +67,7 @@ def rows(path):
 
 
 def ray_executor(**options):
-    return make_executor(ExecutorOptions(name="ray", device="cpu", **options))
+    return make_executor(RayOptions(device="cpu", **options))
 
 
 @pytest.mark.slow
@@ -244,7 +245,7 @@ NODES = [{"Alive": True, "Resources": {"CPU": 16.0, "GPU": 2.0}},
     (dict(device="cpu", cpus_per_task=2), TaskShape("cpu", 0.0, 2.0), 12),
 ])
 def test_the_task_shape_follows_the_workers_device_and_the_clusters_resources(options, shape, slots):
-    found = task_shape(ExecutorOptions(name="ray", **options), NODES)
+    found = task_shape(RayOptions(**options), NODES)
     assert found == shape and found.slots(NODES) == slots
 
 
@@ -257,12 +258,12 @@ def test_the_task_shape_follows_the_workers_device_and_the_clusters_resources(op
 ])
 def test_a_task_the_cluster_cannot_run_is_an_error_with_a_fix(options, message):
     with pytest.raises(ProxynasError) as err:
-        task_shape(ExecutorOptions(name="ray", **options), NODES)
+        task_shape(RayOptions(**options), NODES)
     assert message in str(err.value)
 
 
 def test_a_cluster_without_gpus_trains_on_cpus():
-    assert task_shape(ExecutorOptions(name="ray"), NODES[1:2]) == TaskShape("cpu", 0.0, 1.0)
+    assert task_shape(RayOptions(), NODES[1:2]) == TaskShape("cpu", 0.0, 1.0)
 
 
 class Terminal(io.StringIO):

@@ -58,7 +58,9 @@ def join_draws(draws: Sequence[D]) -> D:
     return type(draws[0]).cat(draws)
 
 
-AUGMENTS: Registry[Callable[[DatasetInfo], Augment | None]] = Registry("augmentation")
+AUGMENTS: Registry[Callable[[DatasetInfo], Augment | None]] = Registry(
+    "augmentation", builtins=("proxynas.augment.*",), group="proxynas.augmentations")
+register_augment = AUGMENTS.register  # ``@register_augment("name")`` on a ``(DatasetInfo) -> Augment | None``
 
 
 @AUGMENTS.register("none")
@@ -113,4 +115,4 @@ def make_augment(name: str, dataset_info: DatasetInfo) -> Augment | None:
 
 __all__ = ["AUGMENTS", "DSA", "FAMILIES", "REFERENCE_STRATEGY", "Augment", "AugmentDraw", "CropScaleRotate",
            "CropScaleRotateDraw", "CropScaleRotateParams", "DSAParams", "Draw", "IDCAugment", "dsa_for",
-           "dsa_strategy", "idc_strategy", "join_draws", "make_augment"]
+           "dsa_strategy", "idc_strategy", "join_draws", "make_augment", "register_augment"]

@@ -7,7 +7,7 @@ import argparse
 from proxynas import paths
 from proxynas.augment import AUGMENTS
 from proxynas.engine import Protocol
-from proxynas.engine.executors import ExecutorOptions, list_executors
+from proxynas.engine.executors import EXECUTORS, ExecutorOptions, executor_flags, list_executors, own_flags
 from proxynas.errors import ProxynasError
 from proxynas.spaces import Candidate, Choice, SearchSpace
 from proxynas.store import ResultsStore
@@ -20,29 +20,33 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_executor_options(p: argparse.ArgumentParser) -> None:
-    """How the planned stacks are run: here (threads) or on a Ray cluster."""
+    """How the planned stacks are run: here (threads) or elsewhere; each registered executor's own options
+    are its flags (``engine.executors.flag``). The name is checked when the run starts (``executor_from``),
+    so an executor registered late (a plugin) is accepted and a wrong one is one line listing the others."""
     p.add_argument("--stack", type=int, metavar="G", help="models trained at once (default: engine's choice)")
     p.add_argument("--memory-budget", type=float, metavar="F",
                    help="size stacks to fraction F of the device's free memory, predicted before each stack "
                         "is built (default: 0.8 on CUDA; on the CPU stacks are sized by count)")
-    p.add_argument("--executor", default="local", choices=list_executors(),
-                   help="local: threads of this process (default); ray: tasks on a Ray cluster")
+    p.add_argument("--executor", default="local", metavar="NAME",
+                   help=f"who trains the stacks: {', '.join(list_executors())} (local: threads of this process, "
+                        "the default)")
     p.add_argument("--workers", type=int, metavar="N", help="local: stacks trained side by side")
-    p.add_argument("--ray-address", metavar="ADDR",
-                   help="ray: the cluster to join ('auto': the running one; default: $RAY_ADDRESS, else "
-                        "start a local Ray)")
-    p.add_argument("--gpus-per-task", type=float, metavar="F",
-                   help="ray: GPUs per stack's task, fractions share a GPU (default: 1 with --device cuda)")
-    p.add_argument("--cpus-per-task", type=float, default=1.0, metavar="F", help="ray: CPUs per task")
-    p.add_argument("--max-retries", type=int, default=ExecutorOptions.max_retries, metavar="N",
-                   help=f"ray: retries of a stack whose worker process died (default: {ExecutorOptions.max_retries})")
+    for name, f in executor_flags():
+        p.add_argument(f.metadata["flag"], dest=f.name, default=None, help=f"{name}: {f.metadata['help']}",
+                       **f.metadata["argparse"])
 
 
 def executor_from(args: argparse.Namespace) -> ExecutorOptions:
-    return ExecutorOptions(name=args.executor, device=args.device, workers=args.workers,
-                           address=args.ray_address, gpus_per_task=args.gpus_per_task,
-                           cpus_per_task=args.cpus_per_task, max_retries=args.max_retries,
-                           memory_budget=args.memory_budget)
+    """The options of the executor ``--executor`` names, from its flags; another executor's flag is an error."""
+    kind = EXECUTORS.get(args.executor)
+    mine = {f.name for f in own_flags(kind.options)}
+    for name, f in executor_flags():
+        if f.name not in mine and getattr(args, f.name, None) is not None:
+            raise ProxynasError(f"{f.metadata['flag']} is an option of --executor {name}, not of "
+                                f"--executor {args.executor}", f"pass --executor {name}, or leave it out")
+    own = {name: getattr(args, name) for name in mine if getattr(args, name, None) is not None}
+    return kind.options(name=args.executor, device=args.device, workers=args.workers,
+                        memory_budget=args.memory_budget, **own)
 
 
 def add_training_options(p: argparse.ArgumentParser, epochs: int) -> None:

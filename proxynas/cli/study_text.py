@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
+from condensed.registry import METHODS
 from proxynas.cli.progress import bar
 from proxynas.study import StudyStatus
 from proxynas.study.estimate import Throughput, duration
@@ -28,7 +29,8 @@ def _proxy_row(i: int, p: ProxyState) -> list[str]:
         what = f"{spec.method}, {spec.ipc} per class, seed {spec.seed}" + (f", {settings}" if settings else "")
     stored = {"done": "done", "imported": "done (imported)", "missing": "to make", "continue": "to continue",
               "differs": "DIFFERS", "no import": "MISSING"}[p.status]
-    cost = "-" if p.ready else ("?" if spec.method not in ("random", "herding", "kcenter") else "< 1 min")
+    coreset = spec.method in METHODS and METHODS.get(spec.method).kind == "coreset"  # picks: seconds
+    cost = "-" if p.ready else ("< 1 min" if coreset else "?")
     return [str(i), p.step.label, what, stored, cost]
 
 

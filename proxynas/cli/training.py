@@ -9,8 +9,8 @@ import time
 from dataclasses import dataclass
 
 from proxynas.cli.progress import bar
-from proxynas.engine import Outcome, describe, resolve_device
-from proxynas.engine.executors import ExecutorOptions, make_executor
+from proxynas.engine import Outcome
+from proxynas.engine.executors import ExecutorOptions, make_executor, options_for
 from proxynas.identity import short
 from proxynas.plans import Plan, TrainingData, pending, plan_rows, train_into_store, with_regime
 from proxynas.store import ResultRow, ResultsStore
@@ -80,9 +80,7 @@ def execute(plan: Plan, store: ResultsStore, data: TrainingData, executor: Execu
 
 
 def describe_executor(options: ExecutorOptions) -> str:
-    if options.name == "ray":
-        return f"on Ray ({options.address or 'a local cluster'})"
-    return describe(resolve_device(options.device))
+    return options_for(options).describe()
 
 
 def print_ranking(ranked: list[Ranked], top: int, *, header: str) -> None:

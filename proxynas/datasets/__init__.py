@@ -2,9 +2,11 @@
 
 >>> splits = load_dataset("digits")            # train / val (held out of train) / test
 >>> dataset_info("cifar10").mean               # static facts, no file I/O
+
+A dataset is a reader of its files with ``@register_dataset(DatasetInfo(...))`` in a module of this package
+(imported by the registry on its first lookup) or behind a ``proxynas.datasets`` entry point.
 """
 
-from proxynas.datasets import cifar, digits, idx, svhn  # noqa: F401  (each registers its datasets)
 from proxynas.datasets.base import DatasetSplits, TensorSet
 from proxynas.datasets.download import download
 from proxynas.datasets.load import load_dataset

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from proxynas.datasets.files import data_error, reading
-from proxynas.datasets.registry import DatasetInfo, RawData, register_dataset
+from proxynas.datasets.registry import DatasetInfo, RawData, SampleWriter, register_dataset, sample_arrays
 
 CIFAR10_DIR, CIFAR100_DIR = "cifar-10-batches-py", "cifar-100-python"
 CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -94,15 +94,38 @@ def read_cifar(name: str, root: Path, folder: str, train: tuple[str, ...], test:
                    source=directory)
 
 
+def write_batch(path: Path, images: np.ndarray, labels: np.ndarray, label_key: bytes) -> None:
+    """A pickled batch as the CIFAR files hold it: rows of 3072 bytes, labels a Python list."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        pickle.dump({label_key: [int(v) for v in labels], b"data": images.reshape(len(images), -1)}, f, protocol=2)
+
+
+def cifar_sample(folder: str, train: tuple[str, ...], test: str, label_key: bytes,
+                 num_classes: int) -> SampleWriter:
+    """A writer of the batches (2 images per class in each) under ``root / folder``, without the meta file."""
+
+    def write(root: Path, rng: np.random.Generator) -> RawData:
+        parts = [sample_arrays(rng, 2 * num_classes, (3, 32, 32), num_classes) for _ in (*train, test)]
+        for name, (x, y) in zip((*train, test), parts, strict=True):
+            write_batch(root / folder / name, x, y, label_key)
+        return RawData(np.concatenate([x for x, _ in parts[:-1]]), np.concatenate([y for _, y in parts[:-1]]),
+                       *parts[-1])
+
+    return write
+
+
 @register_dataset(DatasetInfo("cifar10", (3, 32, 32), 10, CIFAR10_CLASSES, (0.4914, 0.4822, 0.4465),
-                              (0.2023, 0.1994, 0.2010), flip_ok=True))
+                              (0.2023, 0.1994, 0.2010), flip_ok=True),
+                  sample=cifar_sample(CIFAR10_DIR, CIFAR10_TRAIN, "test_batch", b"labels", 10))
 def read_cifar10(root: Path) -> RawData:
     return read_cifar("cifar10", root, CIFAR10_DIR, CIFAR10_TRAIN, "test_batch", b"labels", "batches.meta",
                       b"label_names", CIFAR10_CLASSES)
 
 
 @register_dataset(DatasetInfo("cifar100", (3, 32, 32), 100, CIFAR100_CLASSES, (0.5071, 0.4866, 0.4409),
-                              (0.2673, 0.2564, 0.2762), flip_ok=True))
+                              (0.2673, 0.2564, 0.2762), flip_ok=True),
+                  sample=cifar_sample(CIFAR100_DIR, ("train",), "test", b"fine_labels", 100))
 def read_cifar100(root: Path) -> RawData:
     return read_cifar("cifar100", root, CIFAR100_DIR, ("train",), "test", b"fine_labels", "meta",
                       b"fine_label_names", CIFAR100_CLASSES)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import gzip
 import struct
 from pathlib import Path
 
 import numpy as np
 
 from proxynas.datasets.files import data_error, find_dir, find_file, read_bytes, reading
-from proxynas.datasets.registry import DIGIT_CLASSES, DatasetInfo, RawData, register_dataset
+from proxynas.datasets.registry import (
+    DIGIT_CLASSES,
+    DatasetInfo,
+    RawData,
+    SampleWriter,
+    register_dataset,
+    sample_arrays,
+)
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -57,13 +65,34 @@ def read_idx_dir(name: str, root: Path, dirs: list[Path]) -> RawData:
     return RawData(train_x[:, None], train_y, test_x[:, None], test_y, source=directory)
 
 
-@register_dataset(DatasetInfo("mnist", (1, 28, 28), 10, DIGIT_CLASSES, (0.1307,), (0.3081,), flip_ok=False))
+def write_idx(path: Path, array: np.ndarray, magic: int) -> None:
+    """``array`` (uint8) as a gzipped IDX file at ``path`` + ``.gz``."""
+    data = struct.pack(f">{1 + array.ndim}I", magic, *array.shape) + array.astype(np.uint8).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_name(path.name + ".gz").write_bytes(gzip.compress(data))
+
+
+def idx_sample(folder: str) -> SampleWriter:
+    """A writer of the four IDX files (5 train and 2 test images per class) in ``root / folder``."""
+
+    def write(root: Path, rng: np.random.Generator) -> RawData:
+        (train_x, train_y), (test_x, test_y) = (sample_arrays(rng, n, (1, 28, 28), 10) for n in (50, 20))
+        for name, array, magic in zip(FILES, (train_x[:, 0], train_y, test_x[:, 0], test_y),
+                                      (IMAGES_MAGIC, LABELS_MAGIC) * 2, strict=True):
+            write_idx(root / folder / name, array, magic)
+        return RawData(train_x, train_y, test_x, test_y)
+
+    return write
+
+
+@register_dataset(DatasetInfo("mnist", (1, 28, 28), 10, DIGIT_CLASSES, (0.1307,), (0.3081,), flip_ok=False),
+                  sample=idx_sample("MNIST/raw"))
 def read_mnist(root: Path) -> RawData:
     return read_idx_dir("mnist", root, [root / "MNIST" / "raw", root])
 
 
 @register_dataset(DatasetInfo("fashion_mnist", (1, 28, 28), 10, FASHION_CLASSES, (0.2861,), (0.3530,),
-                              flip_ok=True))
+                              flip_ok=True), sample=idx_sample("FashionMNIST/raw"))
 def read_fashion_mnist(root: Path) -> RawData:
     """Under the root first; else Debian's ``dataset-fashion-mnist`` package.
 

@@ -49,22 +49,27 @@ class RawData:
 
 
 Reader = Callable[[Path], RawData]
+# writes a few images per class in the dataset's on-disk layout under a folder, as the reader finds them,
+# and returns what it wrote as the reader returns it (the dataset contract test reads it back)
+SampleWriter = Callable[[Path, np.random.Generator], RawData]
 
 
 @dataclass(frozen=True)
 class DatasetEntry:
     info: DatasetInfo
     read: Reader
+    sample: SampleWriter | None = None  # None: the dataset has no files to write (digits: embedded)
 
 
-DATASETS: Registry[DatasetEntry] = Registry("dataset")
+DATASETS: Registry[DatasetEntry] = Registry("dataset", builtins=("proxynas.datasets.*",), group="proxynas.datasets")
 
 
-def register_dataset(info: DatasetInfo) -> Callable[[Reader], Reader]:
-    """``@register_dataset(DatasetInfo(...))`` on the function that reads the dataset's files."""
+def register_dataset(info: DatasetInfo, *, sample: SampleWriter | None = None) -> Callable[[Reader], Reader]:
+    """``@register_dataset(DatasetInfo(...), sample=write)`` on the function that reads the dataset's files
+    under a root folder; ``sample`` writes a small set of files in that layout (:data:`SampleWriter`)."""
 
     def add(read: Reader) -> Reader:
-        DATASETS.register(info.name)(DatasetEntry(info, read))
+        DATASETS.register(info.name)(DatasetEntry(info, read, sample))
         return read
 
     return add
@@ -78,6 +83,12 @@ def list_datasets() -> list[str]:
 def dataset_info(name: str) -> DatasetInfo:
     """Static facts about ``name``; unknown names raise :class:`UnknownNameError`."""
     return DATASETS.get(name).info
+
+
+def sample_arrays(rng: np.random.Generator, n: int, shape: tuple[int, int, int],
+                  num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random uint8 images (N, C, H, W) and labels cycling through the classes (for sample writers)."""
+    return rng.integers(0, 256, (n, *shape), dtype=np.uint8), np.arange(n, dtype=np.int64) % num_classes
 
 
 DIGIT_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))

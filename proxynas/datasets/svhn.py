@@ -8,7 +8,7 @@ import numpy as np
 import scipy.io
 
 from proxynas.datasets.files import data_error, reading
-from proxynas.datasets.registry import DIGIT_CLASSES, DatasetInfo, RawData, register_dataset
+from proxynas.datasets.registry import DIGIT_CLASSES, DatasetInfo, RawData, register_dataset, sample_arrays
 
 FILES = ("train_32x32.mat", "test_32x32.mat")
 
@@ -25,8 +25,18 @@ def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(x.transpose(3, 2, 0, 1)), y
 
 
+def write_svhn_sample(root: Path, rng: np.random.Generator) -> RawData:
+    """The two .mat files (5 train and 2 test images per class) in ``root / "svhn"``; digit 0 stored as 10."""
+    (root / "svhn").mkdir(parents=True, exist_ok=True)
+    parts = [sample_arrays(rng, n, (3, 32, 32), 10) for n in (50, 20)]
+    for name, (x, y) in zip(FILES, parts, strict=True):
+        stored = np.where(y == 0, 10, y).reshape(-1, 1).astype(np.uint8)
+        scipy.io.savemat(root / "svhn" / name, {"X": x.transpose(2, 3, 1, 0), "y": stored})
+    return RawData(*parts[0], *parts[1])
+
+
 @register_dataset(DatasetInfo("svhn", (3, 32, 32), 10, DIGIT_CLASSES, (0.4377, 0.4438, 0.4728),
-                              (0.1980, 0.2010, 0.1970), flip_ok=False))
+                              (0.1980, 0.2010, 0.1970), flip_ok=False), sample=write_svhn_sample)
 def read_svhn(root: Path) -> RawData:
     dirs = [root, root / "svhn"]
     directory = next((d for d in dirs if all((d / f).is_file() for f in FILES)), None)

@@ -1,27 +1,32 @@
 """Executors: who trains the planned stacks of a task. One registry, one interface, one engine.
 
 ``serial`` trains the stacks one after another in this thread; ``threads`` (also called ``local``)
-trains ``workers`` stacks side by side in threads (``engine.concurrent``); ``ray`` sends every stack to
-a Ray cluster as a task (``proxynas.scaleout``, imported only when asked for). Whatever the executor,
-a stack is trained by the same :class:`~proxynas.engine.run.StackTrainer`, so the outcomes are the same
-(the engine's invariant). Only the caller (the driver) writes the results store.
+trains ``workers`` stacks side by side in threads (``engine.concurrent``); ``ray`` (``proxynas.scaleout``)
+sends every stack to a Ray cluster as a task: it registers itself from its own module, found through
+the ``proxynas.executors`` entry point as any third-party executor is (:mod:`proxynas.plugins`); the
+engine never imports it. Whatever the executor, a stack is trained by the same
+:class:`~proxynas.engine.run.StackTrainer`, so the outcomes are the same (the engine's invariant).
+Only the caller (the driver) writes the results store.
 
-A new executor is a class with ``__init__(options: ExecutorOptions)`` and ``run``, decorated with
-``@register_executor("name")``.
+A new executor is a class with ``__init__(options)`` and ``run``, decorated with
+``@register_executor("name", options=TheirOptions)``: ``TheirOptions`` is a frozen dataclass subclassing
+:class:`ExecutorOptions`; each of its own fields made with ``field(metadata=flag("--their-flag", "help"))``
+is a command-line flag of the training commands (``proxynas.cli.options``).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import Field, dataclass, fields
+from typing import Any
 
 import torch
 
 from proxynas.engine.batching import default_stack_size, default_workers
 from proxynas.engine.concurrent import WorkerStreams, serialized, side_by_side
 from proxynas.engine.cpu_memory import keep_freed_memory
-from proxynas.engine.device import resolve_device
+from proxynas.engine.device import describe, resolve_device
 from proxynas.engine.memory import check_fraction
 from proxynas.engine.run import EpochCallback, Job, Outcome, TrainingTask
 from proxynas.engine.stopping import StopRequest, stoppable
@@ -29,33 +34,36 @@ from proxynas.errors import ProxynasError
 from proxynas.registry import Registry
 
 
+def flag(name: str, help: str, **argparse: Any) -> dict[str, Any]:
+    """Metadata making an options field a command-line flag: ``field(default=1.0, metadata=flag("--x",
+    "what it does"))``; ``argparse``: more of ``add_argument``'s keywords (``metavar``, ``type``)."""
+    return {"flag": name, "help": help, "argparse": argparse}
+
+
 @dataclass(frozen=True)
 class ExecutorOptions:
-    """How to run a plan's stacks; each executor reads the fields that concern it."""
+    """How to run a plan's stacks, for every executor; an executor with options of its own subclasses
+    this (``@register_executor(..., options=...)``)."""
 
     name: str = "local"
     device: str | None = None  # where to train ("cpu", "cuda", "auto"); None: where the task's data is
     workers: int | None = None  # threads: stacks side by side (default: the device's, engine.batching)
-    address: str | None = None  # ray: None starts a local Ray, "auto" joins the running cluster
-    gpus_per_task: float | None = None  # ray: GPUs a stack's task holds (fractions share a GPU)
-    cpus_per_task: float = 1.0  # ray: CPUs a stack's task holds
-    max_retries: int = 2  # ray: retries of a task whose worker process died
     memory_budget: float | None = None  # stacks sized to this fraction of free device memory (engine.memory)
 
     def __post_init__(self) -> None:
         if self.workers is not None and self.workers < 1:
             raise ProxynasError(f"--workers must be at least 1, got {self.workers}", "pass --workers 1 or more")
-        if self.gpus_per_task is not None and self.gpus_per_task < 0:
-            raise ProxynasError(f"--gpus-per-task must not be negative, got {self.gpus_per_task}",
-                                "pass e.g. --gpus-per-task 0.25")
-        if self.max_retries < 0:
-            raise ProxynasError(f"--max-retries must not be negative, got {self.max_retries}",
-                                "pass --max-retries 0 (no retry) or more")
         if self.memory_budget is not None:
             check_fraction(self.memory_budget)
-        if self.cpus_per_task <= 0:
-            raise ProxynasError(f"--cpus-per-task must be positive, got {self.cpus_per_task}",
-                                "pass e.g. --cpus-per-task 1")
+
+    def describe(self) -> str:
+        """Where the stacks train, in words (the CLI's progress line)."""
+        return describe(resolve_device(self.device))
+
+
+def own_flags(options: type[ExecutorOptions]) -> list[Field[Any]]:
+    """The fields of ``options`` that are command-line flags (``flag``)."""
+    return [f for f in fields(options) if "flag" in f.metadata]
 
 
 class Executor(ABC):
@@ -82,24 +90,62 @@ class Executor(ABC):
         return default_stack_size(self.target_device(data_device))
 
 
-EXECUTORS: Registry[Callable[[ExecutorOptions], Executor]] = Registry("executor")
+@dataclass(frozen=True)
+class ExecutorKind:
+    """A registered executor: what makes it, and the options it reads."""
+
+    name: str
+    make: Callable[[Any], Executor]
+    options: type[ExecutorOptions]
 
 
-def register_executor(name: str) -> Callable[[Callable[[ExecutorOptions], Executor]],
-                                             Callable[[ExecutorOptions], Executor]]:
-    """Class decorator: ``@register_executor("serial")``."""
-    return EXECUTORS.register(name)
+EXECUTORS: Registry[ExecutorKind] = Registry("executor", group="proxynas.executors")
+
+
+def register_executor(name: str, *, options: type[ExecutorOptions] = ExecutorOptions) -> Callable[[Any], Any]:
+    """Decorator on an executor class (or a function ``options -> Executor``): ``@register_executor("serial")``;
+    ``options``: its own options dataclass, a subclass of :class:`ExecutorOptions`."""
+    if not (isinstance(options, type) and issubclass(options, ExecutorOptions)):
+        raise TypeError(f"executor '{name}': options must be a subclass of ExecutorOptions, got {options!r}")
+
+    def add(make: Any) -> Any:
+        EXECUTORS.register(name)(ExecutorKind(name, make, options))
+        return make
+
+    return add
+
+
+def options_for(options: ExecutorOptions) -> ExecutorOptions:
+    """``options`` as the options type of the executor it names (unknown names: one line listing the
+    registered ones); the executor's own fields keep their defaults when ``options`` lacks them."""
+    kind = EXECUTORS.get(options.name)
+    if isinstance(options, kind.options):
+        return options
+    return kind.options(**{f.name: getattr(options, f.name) for f in fields(ExecutorOptions)})
 
 
 def make_executor(options: ExecutorOptions | None = None) -> Executor:
-    options = ExecutorOptions() if options is None else options
-    executor = EXECUTORS.get(options.name)(options)
+    options = options_for(ExecutorOptions() if options is None else options)
+    executor = EXECUTORS.get(options.name).make(options)
     executor.memory_budget = options.memory_budget
     return executor
 
 
 def list_executors() -> list[str]:
     return EXECUTORS.names()
+
+
+def executor_flags() -> list[tuple[str, Field[Any]]]:
+    """(executor, field) for the command-line flags of every registered executor; a flag two executors
+    share (the same field name) is listed once, with the first."""
+    seen: set[str] = set()
+    found = []
+    for name in list_executors():
+        for f in own_flags(EXECUTORS.get(name).options):
+            if f.name not in seen:
+                seen.add(f.name)
+                found.append((name, f))
+    return found
 
 
 def placed(task: TrainingTask, device: str | None) -> TrainingTask:
@@ -164,16 +210,5 @@ class LocalExecutor(Executor):
         return default_workers(task.device) if self.workers is None else self.workers
 
 
-@register_executor("ray")
-def ray_executor(options: ExecutorOptions) -> Executor:
-    """Stacks as Ray tasks (``pip install proxynas[ray]``)."""
-    try:
-        from proxynas.scaleout.ray_executor import RayExecutor
-    except ImportError as err:
-        raise ProxynasError(f"--executor ray needs Ray, which is not installed ({err.name} is missing)",
-                            "pip install 'proxynas[ray]'") from None
-    return RayExecutor(options)
-
-
-__all__ = ["EXECUTORS", "Executor", "ExecutorOptions", "LocalExecutor", "SerialExecutor", "list_executors",
-           "make_executor", "register_executor"]
+__all__ = ["EXECUTORS", "Executor", "ExecutorKind", "ExecutorOptions", "LocalExecutor", "SerialExecutor",
+           "executor_flags", "flag", "list_executors", "make_executor", "options_for", "own_flags", "register_executor"]

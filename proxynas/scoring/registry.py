@@ -26,7 +26,8 @@ class Scorer:
         return f"{self.name}: {self.cost}" + ("" if self.data else " (data-free)")
 
 
-SCORERS: Registry[Scorer] = Registry("scorer")
+SCORERS: Registry[Scorer] = Registry("scorer", builtins=("proxynas.scoring.builtin", "proxynas.zerocost.*"),
+                                    group="proxynas.scorers")
 register_scorer = SCORERS.register_class
 
 

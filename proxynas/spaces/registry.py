@@ -10,7 +10,7 @@ from proxynas.errors import ProxynasError
 from proxynas.registry import Registry
 from proxynas.spaces.base import Candidate, SearchSpace
 
-SPACES: Registry[SearchSpace] = Registry("search space")
+SPACES: Registry[SearchSpace] = Registry("search space", builtins=("search_spaces.*",), group="proxynas.spaces")
 register_space = SPACES.register_class
 
 

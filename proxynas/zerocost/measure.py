@@ -51,7 +51,7 @@ class Measure:
     batch_norm: bool = True  # False: BatchNorm layers are identities in this measure's copy (synflow)
 
 
-MEASURES: Registry[Measure] = Registry("zero-cost measure")
+MEASURES: Registry[Measure] = Registry("zero-cost measure", builtins=("proxynas.zerocost.*",), group="proxynas.scorers")
 
 
 class MeasureScorer(Scorer):
