@@ -65,10 +65,12 @@ def accuracy_scatter(study: Study) -> Figure:
     fig, axes = _panels(study)
     palette = colors(study)
     for ax, c in zip(axes, study.everything(), strict=True):
-        sns.scatterplot(x=100 * c.truth, y=100 * c.proxy, ax=ax, color=palette[c.label], s=28,
-                        edgecolor="white", linewidth=0.4, label="one candidate (mean over seeds)")
+        scored = c.basis == "scored"  # a score, not an accuracy: drawn as it is
+        sns.scatterplot(x=100 * c.truth, y=c.proxy if scored else 100 * c.proxy, ax=ax, color=palette[c.label],
+                        s=28, edgecolor="white", linewidth=0.4, label="one candidate (mean over seeds)")
         ax.set(title=_spearman_title(c), xlabel="ground truth validation accuracy (%)",
-               ylabel=f"{_side_name(c)} validation accuracy (%)")
+               ylabel=f"{_side_name(c)} score (untrained)" if scored else
+               f"{_side_name(c)} validation accuracy (%)")
         ax.legend(loc="best", fontsize="small")
     fig.suptitle(f"Proxy vs ground-truth accuracy ({study.space} on {study.dataset})", weight="bold")
     return fig
@@ -154,7 +156,7 @@ def dimension_effects(study: Study) -> Figure:
     order = [s for s in palette if s in set(frame["side"])]
     for ax, dim in zip(axes, dims, strict=False):
         sns.pointplot(frame, x=dim, y="accuracy", hue="side", hue_order=order, palette=palette, ax=ax,
-                      errorbar="se", dodge=0.3, markersize=5, linewidth=1.5, legend=False,
+                      errorbar="se", dodge=0.3 if len(order) > 1 else False, markersize=5, linewidth=1.5, legend=False,
                       order=[v for v in study.dimensions[dim] if v in set(frame[dim])])
         ax.set(title=f"effect of {dim}", xlabel=dim, ylabel="mean validation accuracy (%)")
         if max(len(str(v)) for v in study.dimensions[dim]) > 7:
@@ -175,10 +177,12 @@ def _side_name(c: Comparison) -> str:
 
 
 def _accuracy_frame(study: Study) -> pd.DataFrame:
-    """One row per (side, candidate): accuracy in percent plus the candidate's dimension values."""
-    records = [("ground truth", c, 100 * v) for c, v in study.truth.mean("val_acc").items()]
+    """One row per (side, candidate): accuracy in percent plus the candidate's dimension values. Scores of
+    untrained networks (basis 'scored') are no accuracies: left out (they are in the other plots)."""
+    records = [("ground truth", c, 100 * v) for c, v in study.truth.mean("value").items()]
     for comp in study.comparisons:
-        records += [(comp.label, c, 100 * v) for c, v in zip(comp.candidates, comp.proxy, strict=True)]
+        if comp.basis != "scored":
+            records += [(comp.label, c, 100 * v) for c, v in zip(comp.candidates, comp.proxy, strict=True)]
     frame = pd.DataFrame(records, columns=["side", "candidate", "accuracy"])
     dims = pd.DataFrame([{"candidate": c, **cfg} for c, cfg in study.configs.items()])
     return frame.merge(dims, on="candidate") if len(dims) else frame

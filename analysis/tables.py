@@ -42,9 +42,16 @@ def failed_text(c: Comparison) -> str:
     return "; ".join(f"{n} {where[side]}" for side, n in c.failed.items() if n) or "none"
 
 
+def trained_on(c: Comparison) -> str:
+    """The training set cell: the set and its identity, or that nothing was trained (a scorer's scores)."""
+    if c.basis == "scored":
+        return f"none: scored untrained ({c.regime})"
+    return f"{c.trainset} ({short(c.trainset_id)}, {c.regime})"
+
+
 def overview_rows(study: Study) -> list[list[str]]:
     """What was compared: training set, epochs, candidates compared (failed ones among them) and left out."""
-    return [[c.label, c.kind, f"{c.trainset} ({short(c.trainset_id)}, {c.regime})", str(c.epochs),
+    return [[c.label, c.kind, trained_on(c), "-" if c.epochs is None else str(c.epochs),
              str(len(c.candidates)), failed_text(c),
              "; ".join(f"{n} {why}" for why, n in c.dropped.items() if n) or "none"]
             for c in study.everything()]
@@ -127,7 +134,7 @@ def _comparison_dict(c: Comparison) -> dict[str, Any]:
                 "share_of_truth": c.cost.share_of_truth,
                 "spearman_per_minute": c.cost.per_minute(c.scores["spearman"].value)}
     return {"label": c.label, "kind": c.kind, "trainset": c.trainset, "trainset_id": c.trainset_id,
-            "regime": c.regime, "epochs": c.epochs,
+            "regime": c.regime, "epochs": c.epochs, "basis": c.basis,
             "candidates": len(c.candidates), "failed": c.failed, "seeds": {"ranked": c.seeds[0], "truth": c.seeds[1]},
             "dropped": c.dropped, "cost": cost,
             "metrics": {name: score.to_dict() for name, score in c.scores.items()}}

@@ -46,9 +46,10 @@ def run(args: argparse.Namespace) -> int:
     from search_spaces import get_space
 
     scorer, space = get_scorer(args.scorer), get_space(args.space)
-    if scorer.trains:
-        raise ProxynasError(f"{scorer.name} trains networks", f"run `proxynas truth --epochs E` and pass "
-                            f"--baseline {scorer.name}:E to correlate")
+    if scorer.trains or scorer.imported:  # its numbers are training runs or an imported table, not scores
+        raise ProxynasError(f"{scorer.name} is not scored here: {scorer.cost}",
+                            f"make its numbers as it says, then pass --baseline {scorer.name}"
+                            f"{':' + scorer.argument if scorer.argument else ''} to correlate")
     if args.sample is not None and args.sample < 1:
         raise ProxynasError(f"--sample must be at least 1, got {args.sample}", "pass --sample 1 or more")
     candidates = (space.sample(args.sample, args.sample_seed, unique=args.unique) if args.sample is not None

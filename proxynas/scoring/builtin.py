@@ -1,17 +1,12 @@
-"""The scorers proxynas ships: every zero-cost measure (registered by ``@register_measure``), ``vote`` and
-``early_stopping`` (a training run, stored in the results table, resolved by ``analysis.baselines``)."""
+"""The scorers proxynas ships: the ground truth (``truth``), a proxy's search (``search``), early stopping,
+an imported table (``published``), every zero-cost measure (registered by ``@register_measure``) and
+``vote``. A new one is a module with ``@register_scorer`` on its class."""
 
 from __future__ import annotations
 
 import proxynas.zerocost  # noqa: F401  (registers the measures as scorers)
+from proxynas.scoring import early_stopping, published, search, truth  # noqa: F401  (each registers its scorer)
 from proxynas.scoring.registry import Scorer, register_scorer
-
-
-@register_scorer
-class EarlyStopping(Scorer):
-    name = "early_stopping"
-    cost = "training E epochs on the whole training split (early_stopping:E)"
-    trains = True
 
 
 @register_scorer
