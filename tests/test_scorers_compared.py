@@ -161,3 +161,18 @@ epochs = 2
 [truth]
 epochs = 4
 """
+
+
+def test_the_docs_example_scorer_registers_and_scores(registry, tmp_path):
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "zero-cost.md").read_text()
+    (block,) = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    exec(compile(block, "docs/zero-cost.md", "exec"), {})  # registers 'width' with the decorator alone
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        fill_truth(store, "split")
+        study = compare(store, dataset="digits", baselines=["width"], resamples=0, truth_identity="split")
+    (c,) = study.comparisons
+    assert c.label == "width" and c.basis == "scored" and len(c.candidates) == 20
+    at = {cand: i for i, cand in enumerate(c.candidates)}
+    assert all(c.proxy[at[cand]] == SPACE.parse(cand).config["width"] for cand in CANDIDATES)

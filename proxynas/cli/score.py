@@ -47,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
 
     scorer, space = get_scorer(args.scorer), get_space(args.space)
     if scorer.trains or scorer.imported:  # its numbers are training runs or an imported table, not scores
-        raise ProxynasError(f"{scorer.name} is not scored here: {scorer.cost}",
-                            f"make its numbers as it says, then pass --baseline {scorer.name}"
+        made = "imported" if scorer.imported else "trained"
+        raise ProxynasError(f"{scorer.name} is {made}, not scored by this command (its cost: {scorer.cost})",
+                            f"make its numbers so, then pass --baseline {scorer.name}"
                             f"{':' + scorer.argument if scorer.argument else ''} to correlate")
     if args.sample is not None and args.sample < 1:
         raise ProxynasError(f"--sample must be at least 1, got {args.sample}", "pass --sample 1 or more")
