@@ -16,14 +16,15 @@ Reads the results store (never writes it)::
     plots.save_all(study, "plots/")                        # -> list[Path], PNG and PDF per figure
     write_report(study, "report.html")                     # one self-contained page
 
-``Study.comparisons`` holds one :class:`Comparison` per proxy and baseline (aligned accuracy arrays,
-``scores`` by metric name, left-out counts, cost); ``Study.ceiling`` is the same between two
+``Analysis.comparisons`` holds one :class:`Comparison` per proxy and baseline (aligned accuracy arrays,
+``scores`` by metric name, left-out counts, cost); ``Analysis.ceiling`` is the same between two
 ground-truth seeds, when the store has them. Metric names and labels: ``analysis.scores.METRICS``;
 the pure functions behind them: :mod:`analysis.metrics`.
 """
 
 from analysis.report import write_report
-from analysis.scores import METRICS, Score
-from analysis.study import Comparison, Cost, Study, compare, compare_sides
+from analysis.scores import METRICS, MetricValue, Score
+from analysis.study import Analysis, Comparison, Cost, Study, compare, compare_sides
 
-__all__ = ["METRICS", "Comparison", "Cost", "Score", "Study", "compare", "compare_sides", "write_report"]
+__all__ = ["METRICS", "Analysis", "Comparison", "Cost", "MetricValue", "Score", "Study", "compare", "compare_sides",
+           "write_report"]

@@ -17,7 +17,7 @@ import numpy as np
 
 from analysis.ceiling import ceiling_scores
 from analysis.scorers import scorer_side
-from analysis.scores import Score, evaluate_tables
+from analysis.scores import MetricValue, evaluate_tables
 from analysis.seeds import mean_of, seed_table
 from analysis.sides import Ask, Choice, Side, truth_command
 from proxynas.errors import ProxynasError
@@ -59,7 +59,7 @@ class Comparison:
     truth: np.ndarray  # mean validation accuracy of the ground truth
     truth_test: np.ndarray  # mean test accuracy of the ground truth (regret is measured in it)
     dropped: dict[str, int]  # why candidates were left out -> how many
-    scores: dict[str, Score]
+    scores: dict[str, MetricValue]
     cost: Cost | None  # None for the noise ceiling
     failed: dict[str, int]  # where candidates failed ('ranked side', 'ground truth') -> how many, ranked last
     seeds: tuple[int, int] = (1, 1)  # most seeds per candidate on the ranked side and on the ground truth
@@ -69,7 +69,9 @@ class Comparison:
 
 
 @dataclass(frozen=True)
-class Study:
+class Analysis:
+    """Every side lined up against one ground truth: what ``compare`` returns (``analysis.Study`` before)."""
+
     space: str
     dataset: str
     truth: Side
@@ -84,6 +86,9 @@ class Study:
     def everything(self) -> tuple[Comparison, ...]:
         """The comparisons, then the noise ceiling when there is one."""
         return self.comparisons + ((self.ceiling,) if self.ceiling else ())
+
+
+Study = Analysis  # its name before proxynas/study/ (a study file and its run) took the word; kept for users
 
 
 def _compare_side(side: Side, truth: Side, condense_seconds: float | None, *, dataset: str, seed: int,
@@ -134,7 +139,7 @@ def noise_ceiling(truth: Side, space: str, dataset: str, *, seed: int,
 def compare(store: ResultsStore, *, dataset: str, proxies: Sequence[str] = (), baselines: Sequence[str] = (),
             space: str = "dc_convnet", truth_epochs: int | None = None, proxy_epochs: int | None = None,
             proxy_store: ProxyStore | None = None, seed: int = 0, resamples: int = 1000,
-            truth_identity: str | None = None, choice: Choice | None = None) -> Study:
+            truth_identity: str | None = None, choice: Choice | None = None) -> Analysis:
     """Line every proxy and baseline up against the ground truth of ``dataset`` and score the rankings.
 
     Every side is a scorer's (:mod:`proxynas.scoring`): the truth is ``truth``'s, a proxy ``search:NAME``'s,
@@ -162,7 +167,7 @@ def compare(store: ResultsStore, *, dataset: str, proxies: Sequence[str] = (), b
 
 
 def compare_sides(truth: Side, sides: Sequence[tuple[Side, float | None]], *, space: str, dataset: str,
-                  seed: int = 0, resamples: int = 1000) -> Study:
+                  seed: int = 0, resamples: int = 1000) -> Analysis:
     """Line each side (with its condensing seconds, or None) up against ``truth`` and score the rankings.
 
     :func:`compare` picks the sides from the store by name; a study builds them from its exact plans.
@@ -174,6 +179,6 @@ def compare_sides(truth: Side, sides: Sequence[tuple[Side, float | None]], *, sp
     ids = set(truth.candidates()).union(*(c.candidates for c in comparisons))
     configs = {c: dict(search_space.parse(c).config) for c in sorted(ids)}
     dimensions = {dim: tuple(values) for dim, values in search_space.dimensions.items()}
-    return Study(space, dataset, truth, tuple(comparisons), ceiling, note, dimensions, configs,
+    return Analysis(space, dataset, truth, tuple(comparisons), ceiling, note, dimensions, configs,
                  seed, resamples)
 

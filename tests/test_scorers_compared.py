@@ -176,3 +176,10 @@ def test_the_docs_example_scorer_registers_and_scores(registry, tmp_path):
     assert c.label == "width" and c.basis == "scored" and len(c.candidates) == 20
     at = {cand: i for i, cand in enumerate(c.candidates)}
     assert all(c.proxy[at[cand]] == SPACE.parse(cand).config["width"] for cand in CANDIDATES)
+
+
+def test_the_analysis_old_names_stay_as_aliases():
+    import analysis
+    from analysis.scores import MetricValue, Score
+
+    assert analysis.Study is analysis.Analysis and Score is MetricValue and analysis.Score is MetricValue

@@ -17,7 +17,7 @@ from proxynas.study.status import StudyStatus
 from proxynas.study.steps import TrainStep
 
 if TYPE_CHECKING:
-    from analysis import Study
+    from analysis import Analysis
     from analysis.paper import PaperTable
     from analysis.sides import Side
     from proxynas.transfer import TransferMatrix
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class StudyResults:
-    study: Study  # metrics with intervals, for the report and plots
+    study: Analysis  # metrics with intervals, for the report and plots
     table: PaperTable  # the papers' table
     transfer: TransferMatrix | None = None  # the [transfer] matrix, when the study has one
 
