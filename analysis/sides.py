@@ -21,11 +21,14 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proxynas.errors import ProxynasError
 from proxynas.identity import short
 from proxynas.store import Group, ResultRow, ResultsStore, truth_trainset
+
+if TYPE_CHECKING:
+    from proxynas.proxies import ProxyStore
 
 BASES = ("trained", "scored", "imported")
 
@@ -134,7 +137,7 @@ class Ask:
     identity: str | None = None
     want: str | None = None
     epochs: int | None = None
-    proxy_store: Any = None  # proxynas.proxies.ProxyStore: a proxy's file now, for its search side
+    proxy_store: ProxyStore | None = None  # the proxies' files now, for a search side's fingerprint and cost
 
     def among(self) -> set[str]:
         """The candidates to rank: the study's, else the ground truth's, else none known (empty)."""

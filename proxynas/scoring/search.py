@@ -7,16 +7,17 @@ is the training plus, where the proxy's file is on hand, the seconds it took to 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from proxynas.errors import ProxynasError
 from proxynas.scoring.registry import Scorer, register_scorer
 
 if TYPE_CHECKING:
     from analysis.sides import Ask, Side
+    from proxynas.proxies import ProxyStore
 
 
-def proxy_file(proxy_store: Any, name: str) -> tuple[str | None, float | None]:
+def proxy_file(proxy_store: ProxyStore | None, name: str) -> tuple[str | None, float | None]:
     """(fingerprint, condensing seconds) of the proxy file ``name`` now; Nones when it is not there."""
     if proxy_store is None or name not in proxy_store:
         return None, None

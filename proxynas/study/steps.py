@@ -91,11 +91,10 @@ def build_steps(spec: StudySpec) -> StudySteps:
     from proxynas.scoring import get_scorer
 
     scorers = {b: get_scorer(b.partition(":")[0]) for b in spec.baselines}
-    trained = [b for b, scorer in scorers.items() if scorer.trains]
-    baselines = tuple(TrainStep("baseline", b, _plan(space, candidates, scorers[b].training(scorers[b].parse(b),
-                                                                                            spec.truth),
-                                                     full, spec.dataset)) for b in trained)
-    untrained = tuple(b for b in spec.baselines if b not in trained)
+    training = {b: s.training(s.parse(b), spec.truth) for b, s in scorers.items() if s.trains}  # what it trains
+    baselines = tuple(TrainStep("baseline", b, _plan(space, candidates, t, full, spec.dataset))
+                      for b, t in training.items())
+    untrained = tuple(b for b in spec.baselines if b not in training)
     from proxynas.study.transfer_steps import transfer_steps
 
     return StudySteps(spec, space, candidates, condense, search, truth, baselines, untrained,
