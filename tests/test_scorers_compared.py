@@ -183,3 +183,59 @@ def test_the_analysis_old_names_stay_as_aliases():
     from analysis.scores import MetricValue, Score
 
     assert analysis.Study is analysis.Analysis and Score is MetricValue and analysis.Score is MetricValue
+
+
+IMPORTED_STUDY = """\
+[study]
+name = "scorers-imported"
+dataset = "digits"
+output = "{out}"
+baselines = ["published:csv:nb201:digits:theirs", "test_convs"]
+
+[space]
+name = "nb201"
+archs = {archs}
+
+[truth]
+imported = "csv:nb201:digits:ours"
+epochs = 200
+
+[metrics]
+top_k = [2]
+resamples = 0
+"""
+
+
+def test_a_study_compares_an_imported_table_and_a_new_scorer_training_nothing(home, registry, tmp_path, capsys):
+    @register_scorer
+    class Convs(Scorer):
+        name = "test_convs"
+        cost = "none: counted in the id"
+        data = False
+
+        def scores(self, ask: Ask) -> Scores:
+            return Scores(self.name, {c: float(c.count("conv")) for c in ask.among()}, {})
+
+    space = get_space("nb201")
+    archs = [c.id for c in space.sample(6, seed=4, unique=True)]
+    rng = np.random.default_rng(5)
+    tables_ = {"ours": rng.random(6), "theirs": rng.random(6)}
+    for source, values in tables_.items():
+        csv = tmp_path / f"{source}.csv"
+        csv.write_text("arch,accuracy,test_accuracy\n" + "".join(f"{a},{v},{v}\n" for a, v in zip(archs, values,
+                                                                                                   strict=True)))
+        assert main(["truth", "import", "csv", str(csv), "--dataset", "digits", "--space", "nb201", "--epochs",
+                     "200", "--source", source]) == 0
+    path = tmp_path / "study.toml"
+    path.write_text(IMPORTED_STUDY.format(out=tmp_path / "out", archs=json.dumps(archs)))
+    assert main(["study", "run", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["study", "table", str(path), "--json"]) == 0
+    rows = {r["label"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    ours = tables_["ours"]
+    theirs = stats.spearmanr(tables_["theirs"], ours).statistic
+    convs = stats.spearmanr([a.count("conv") for a in archs], ours).statistic
+    assert rows["published:csv:nb201:digits:theirs"]["spearman"] == pytest.approx(theirs, abs=1e-12)
+    assert rows["test_convs"]["spearman"] == pytest.approx(convs, abs=1e-12)
+    with ResultsStore(home / "results.sqlite") as store:
+        assert {r.regime for r in store.rows()} == {"published"}  # nothing was trained

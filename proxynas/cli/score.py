@@ -46,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from search_spaces import get_space
 
     scorer, space = get_scorer(args.scorer), get_space(args.space)
-    if scorer.trains or scorer.imported:  # its numbers are training runs or an imported table, not scores
-        made = "imported" if scorer.imported else "trained"
+    if not scorer.measures():  # its numbers are training runs, an imported table or its own
+        made = "imported" if scorer.imported else "trained" if scorer.trains else "computed by the scorer itself"
         raise ProxynasError(f"{scorer.name} is {made}, not scored by this command (its cost: {scorer.cost})",
                             f"make its numbers so, then pass --baseline {scorer.name}"
                             f"{':' + scorer.argument if scorer.argument else ''} to correlate")
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     settings = ScoringSettings(batch_size=args.batch_size, seed=args.seed)
     start = time.perf_counter()
     with ScoreStore(paths.results_db()) as store:
-        for name in scorer.needs or (scorer.name,):
+        for name in scorer.measures():
             with bar(total=len(candidates), desc=name, unit="cand") as progress:
                 score(store, name, space, candidates, args.dataset, settings, root=args.data_root,
                       progress=progress.update)

@@ -7,6 +7,7 @@ Nothing is trained or scored here: the accuracies were measured elsewhere (the s
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from proxynas.errors import ProxynasError
@@ -41,4 +42,7 @@ class Published(Scorer):
         label = f"published:{ask.arg}" if ask.arg else "published"
         found = runs(ask.store, ask.space, trainset, label=label, kind="baseline",
                      identities={g.trainset_id for g in tables})
-        return next(s for s in found if s.protocol == sources[0])
+        side = next(s for s in found if s.protocol == sources[0])
+        if ask.candidates is None:
+            return side
+        return replace(side, rows=tuple(r for r in side.rows if r.candidate in ask.candidates))  # a study's own

@@ -40,6 +40,11 @@ class Scorer:
     def describe(self) -> str:
         return f"{self.name}: {self.cost}" + ("" if self.data else " (data-free)")
 
+    def measures(self) -> tuple[str, ...]:
+        """The zero-cost measures ``proxynas score`` (and a study's run) computes and stores for it; none
+        for a scorer that trains, reads an imported table or computes its scores itself."""
+        return self.needs
+
     def parse(self, spec: str) -> str | None:
         """The argument of ``name`` or ``name:ARG``; an argument this scorer takes none of is an error."""
         _, sep, arg = spec.partition(":")
