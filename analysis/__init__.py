@@ -16,8 +16,8 @@ Reads the results store (never writes it)::
     plots.save_all(study, "plots/")                        # -> list[Path], PNG and PDF per figure
     write_report(study, "report.html")                     # one self-contained page
 
-``Study.comparisons`` holds one :class:`Comparison` per proxy and baseline (aligned accuracy arrays,
-``scores`` by metric name, left-out counts, cost); ``Study.ceiling`` is the same between two
+``Analysis.comparisons`` holds one :class:`Comparison` per proxy and baseline (aligned accuracy arrays,
+``scores`` by metric name, left-out counts, cost); ``Analysis.ceiling`` is the same between two
 ground-truth seeds, when the store has them. Metric names and labels: ``analysis.scores.METRICS``;
 the pure functions behind them: :mod:`analysis.metrics`.
 
@@ -29,10 +29,12 @@ import importlib
 from typing import Any
 
 _WHERE = {"write_report": "analysis.report", "METRICS": "analysis.scores", "Score": "analysis.scores",
+          "MetricValue": "analysis.scores", "Analysis": "analysis.study",
           "Comparison": "analysis.study", "Cost": "analysis.study", "Study": "analysis.study",
           "compare": "analysis.study", "compare_sides": "analysis.study"}
 
-__all__ = ["METRICS", "Comparison", "Cost", "Score", "Study", "compare", "compare_sides", "write_report"]
+__all__ = ["METRICS", "Analysis", "Comparison", "Cost", "MetricValue", "Score", "Study", "compare", "compare_sides",
+           "write_report"]
 
 
 def __getattr__(name: str) -> Any:

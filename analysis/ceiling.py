@@ -27,7 +27,7 @@ import numpy as np
 from analysis import bootstrap as fast
 from analysis import metrics
 from analysis.metrics import UndefinedMetric
-from analysis.scores import METRICS, Metric, Score
+from analysis.scores import METRICS, Metric, MetricValue
 
 # correlation -> (to a Pearson correlation, back), for a bivariate normal
 TO_PEARSON: dict[str, tuple[Callable[[float], float], Callable[[float], float]]] = {
@@ -77,7 +77,7 @@ def _or_nan(name: str, between: float, seeds: int) -> float:
         return math.nan
 
 
-def ceiling_scores(val: np.ndarray, test: np.ndarray, *, seed: int, resamples: int) -> dict[str, Score]:
+def ceiling_scores(val: np.ndarray, test: np.ndarray, *, seed: int, resamples: int) -> dict[str, MetricValue]:
     """Every metric's noise ceiling from (candidates, seeds) ground-truth accuracies, every seed present."""
     if val.shape[1] < 2 or np.isnan(val).any():
         raise ValueError("the noise ceiling needs every candidate's accuracy on two or more seeds")
@@ -88,15 +88,15 @@ def ceiling_scores(val: np.ndarray, test: np.ndarray, *, seed: int, resamples: i
         try:
             value = _point(m, val, test)
         except UndefinedMetric as why:
-            out[m.name] = Score(m.name, None, reason=str(why))
+            out[m.name] = MetricValue(m.name, None, reason=str(why))
             continue
         if picks is None:
-            out[m.name] = Score(m.name, value)
+            out[m.name] = MetricValue(m.name, value)
             continue
         try:
             iv = fast.interval(value, _rows(m, val[picks], test[picks]), bounds=m.bounds,
                                what=f"half-samples of {n // 2} candidates")
-            out[m.name] = Score(m.name, value, iv)
+            out[m.name] = MetricValue(m.name, value, iv)
         except UndefinedMetric as why:
-            out[m.name] = Score(m.name, value, reason=str(why))
+            out[m.name] = MetricValue(m.name, value, reason=str(why))
     return out

@@ -24,7 +24,7 @@ import numpy as np
 from analysis import metrics
 from analysis.metrics import UndefinedMetric
 from analysis.seeds import seed_table
-from analysis.study import Study
+from analysis.study import Analysis
 from analysis.tables import grid, seconds_text
 from proxynas.atomic import atomic_text
 
@@ -90,7 +90,7 @@ def _row(label: str, kind: str, ids: Sequence[str], ranking: np.ndarray, truth: 
     return PaperRow(label, kind, len(ids), pick, acc, values, reasons, condense, search, storage, failed)
 
 
-def paper_table(study: Study, *, top_k: Sequence[int], top_fraction: float, storage: Mapping[str, int | None],
+def paper_table(study: Analysis, *, top_k: Sequence[int], top_fraction: float, storage: Mapping[str, int | None],
                 whole_images: int | None) -> PaperTable:
     """The table of ``study``; ``storage`` maps each compared label to its images, ``whole_images`` is the
     training split's size."""

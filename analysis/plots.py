@@ -23,7 +23,7 @@ from matplotlib.ticker import NullLocator
 
 from analysis import metrics
 from analysis.scores import METRICS
-from analysis.study import Comparison, Study
+from analysis.study import Analysis, Comparison
 from proxynas.atomic import atomic_write
 
 TRUTH_COLOR = "black"
@@ -36,7 +36,7 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def colors(study: Study) -> dict[str, object]:
+def colors(study: Analysis) -> dict[str, object]:
     """One colour per comparison, the same in every figure; the noise ceiling is grey."""
     palette = sns.color_palette("colorblind", max(len(study.comparisons), 1))
     out: dict[str, object] = {c.label: palette[i] for i, c in enumerate(study.comparisons)}
@@ -49,7 +49,7 @@ def _spearman_title(c: Comparison) -> str:
     return f"{c.label}\nSpearman ρ = {c.scores['spearman'].text(2)}, n = {len(c.candidates)}"
 
 
-def _panels(study: Study, width: float = 4.6) -> tuple[Figure, list]:
+def _panels(study: Analysis, width: float = 4.6) -> tuple[Figure, list]:
     shown = study.everything()
     cols = min(3, len(shown))
     rows = math.ceil(len(shown) / cols)
@@ -60,21 +60,23 @@ def _panels(study: Study, width: float = 4.6) -> tuple[Figure, list]:
     return fig, list(axes[:len(shown)])
 
 
-def accuracy_scatter(study: Study) -> Figure:
+def accuracy_scatter(study: Analysis) -> Figure:
     """Each candidate's accuracy on the proxy against its ground-truth accuracy."""
     fig, axes = _panels(study)
     palette = colors(study)
     for ax, c in zip(axes, study.everything(), strict=True):
-        sns.scatterplot(x=100 * c.truth, y=100 * c.proxy, ax=ax, color=palette[c.label], s=28,
-                        edgecolor="white", linewidth=0.4, label="one candidate (mean over seeds)")
+        scored = c.basis == "scored"  # a score, not an accuracy: drawn as it is
+        sns.scatterplot(x=100 * c.truth, y=c.proxy if scored else 100 * c.proxy, ax=ax, color=palette[c.label],
+                        s=28, edgecolor="white", linewidth=0.4, label="one candidate (mean over seeds)")
         ax.set(title=_spearman_title(c), xlabel="ground truth validation accuracy (%)",
-               ylabel=f"{_side_name(c)} validation accuracy (%)")
+               ylabel=f"{_side_name(c)} score (untrained)" if scored else
+               f"{_side_name(c)} validation accuracy (%)")
         ax.legend(loc="best", fontsize="small")
     fig.suptitle(f"Proxy vs ground-truth accuracy ({study.space} on {study.dataset})", weight="bold")
     return fig
 
 
-def rank_scatter(study: Study) -> Figure:
+def rank_scatter(study: Analysis) -> Figure:
     """Each candidate's rank on the proxy against its true rank; the diagonal is perfect agreement."""
     fig, axes = _panels(study)
     palette = colors(study)
@@ -89,7 +91,7 @@ def rank_scatter(study: Study) -> Figure:
     return fig
 
 
-def metric_heatmap(study: Study) -> Figure:
+def metric_heatmap(study: Analysis) -> Figure:
     """Comparisons x rank-agreement metrics; grey cells are undefined (see the tables for why)."""
     shown = study.everything()
     chosen = [m for m in METRICS if m.correlation_like]
@@ -114,7 +116,7 @@ def metric_heatmap(study: Study) -> Figure:
     return fig
 
 
-def precision_curves(study: Study) -> Figure:
+def precision_curves(study: Analysis) -> Figure:
     """precision@k for every k: the share of the true top k that each ranking puts in its own top k."""
     fig = _figure(7.5, 5)
     ax = fig.subplots()
@@ -142,7 +144,7 @@ def precision_curves(study: Study) -> Figure:
     return fig
 
 
-def dimension_effects(study: Study) -> Figure:
+def dimension_effects(study: Analysis) -> Figure:
     """Mean accuracy for each value of each search-space dimension, on the ground truth and every proxy."""
     frame = _accuracy_frame(study)
     dims = list(study.dimensions)
@@ -154,7 +156,7 @@ def dimension_effects(study: Study) -> Figure:
     order = [s for s in palette if s in set(frame["side"])]
     for ax, dim in zip(axes, dims, strict=False):
         sns.pointplot(frame, x=dim, y="accuracy", hue="side", hue_order=order, palette=palette, ax=ax,
-                      errorbar="se", dodge=0.3, markersize=5, linewidth=1.5, legend=False,
+                      errorbar="se", dodge=0.3 if len(order) > 1 else False, markersize=5, linewidth=1.5, legend=False,
                       order=[v for v in study.dimensions[dim] if v in set(frame[dim])])
         ax.set(title=f"effect of {dim}", xlabel=dim, ylabel="mean validation accuracy (%)")
         if max(len(str(v)) for v in study.dimensions[dim]) > 7:
@@ -174,17 +176,19 @@ def _side_name(c: Comparison) -> str:
     return "other seed" if c.kind == "noise ceiling" else c.label
 
 
-def _accuracy_frame(study: Study) -> pd.DataFrame:
-    """One row per (side, candidate): accuracy in percent plus the candidate's dimension values."""
-    records = [("ground truth", c, 100 * v) for c, v in study.truth.mean("val_acc").items()]
+def _accuracy_frame(study: Analysis) -> pd.DataFrame:
+    """One row per (side, candidate): accuracy in percent plus the candidate's dimension values. Scores of
+    untrained networks (basis 'scored') are no accuracies: left out (they are in the other plots)."""
+    records = [("ground truth", c, 100 * v) for c, v in study.truth.mean("value").items()]
     for comp in study.comparisons:
-        records += [(comp.label, c, 100 * v) for c, v in zip(comp.candidates, comp.proxy, strict=True)]
+        if comp.basis != "scored":
+            records += [(comp.label, c, 100 * v) for c, v in zip(comp.candidates, comp.proxy, strict=True)]
     frame = pd.DataFrame(records, columns=["side", "candidate", "accuracy"])
     dims = pd.DataFrame([{"candidate": c, **cfg} for c, cfg in study.configs.items()])
     return frame.merge(dims, on="candidate") if len(dims) else frame
 
 
-FIGURES: dict[str, Callable[[Study], Figure]] = {
+FIGURES: dict[str, Callable[[Analysis], Figure]] = {
     "accuracy_scatter": accuracy_scatter,
     "rank_scatter": rank_scatter,
     "metric_heatmap": metric_heatmap,
@@ -193,7 +197,7 @@ FIGURES: dict[str, Callable[[Study], Figure]] = {
 }
 
 
-def figures(study: Study) -> dict[str, Figure]:
+def figures(study: Analysis) -> dict[str, Figure]:
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.9):
         return {name: fit_text(make(study)) for name, make in FIGURES.items()}
 
@@ -249,7 +253,7 @@ def _narrow(text: Text) -> None:
         text.set_fontsize(0.9 * text.get_fontsize())
 
 
-def save_all(study: Study, folder: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+def save_all(study: Analysis, folder: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
     """Write every figure as ``folder/{name}.{png,pdf}``; returns the paths written."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

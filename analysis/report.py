@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from analysis import plots
 from analysis.paper import PaperTable, caption, paper_cells
 from analysis.scores import METRICS, TOP_FRACTION, Metric
-from analysis.study import Comparison, Study
+from analysis.study import Analysis, Comparison
 from analysis.tables import (
     COST_HEADER,
     OVERVIEW_HEADER,
@@ -97,7 +97,7 @@ def _best(m: Metric, comparisons: Sequence[Comparison]) -> float | None:
     return max(values) if m.higher_is_better else min(values)
 
 
-def metrics_html(study: Study) -> str:
+def metrics_html(study: Analysis) -> str:
     shown = study.everything()
     rows = []
     for m in METRICS:
@@ -114,11 +114,11 @@ def metrics_html(study: Study) -> str:
         (f'<ul class="note">{notes}</ul>' if notes else "")
 
 
-def overview_html(study: Study) -> str:
+def overview_html(study: Analysis) -> str:
     return _table(OVERVIEW_HEADER, overview_rows(study))
 
 
-def cost_html(study: Study) -> str:
+def cost_html(study: Analysis) -> str:
     return _table(COST_HEADER, cost_rows(study))
 
 
@@ -138,7 +138,7 @@ def paper_html(table: PaperTable | None) -> str:
             f"{_table(header, rows)}" + (f"<ul class=\"note\">{notes_html}</ul>" if notes else ""))
 
 
-def render_html(study: Study, table: PaperTable | None = None, extra: str = "") -> str:
+def render_html(study: Analysis, table: PaperTable | None = None, extra: str = "") -> str:
     """The page; ``extra`` is HTML placed before the plots (a study's cross-architecture matrix)."""
     truth = study.truth
     settings = ", ".join(f"{k} {v}" for k, v in sorted(truth.settings.items())) or "unknown"
@@ -178,7 +178,7 @@ compared candidates, beside what the ground truth spent on the same candidates.<
 """
 
 
-def write_report(study: Study, path: str | Path, *, table: PaperTable | None = None, extra: str = "") -> Path:
+def write_report(study: Analysis, path: str | Path, *, table: PaperTable | None = None, extra: str = "") -> Path:
     """Write the study's HTML page to ``path`` and return it; ``table`` adds the papers' table, ``extra``
     HTML before the plots."""
     path = Path(path)

@@ -90,7 +90,7 @@ def metric(name: str) -> Metric:
 
 
 @dataclass(frozen=True)
-class Score:
+class MetricValue:
     """One metric's value for one comparison, or ``None`` with the reason it has none."""
 
     metric: str
@@ -116,37 +116,40 @@ class Score:
                     "resamples": iv.resamples, "undefined_resamples": iv.undefined}}
 
 
-def _point(m: Metric, proxy: np.ndarray, truth: np.ndarray, truth_test: np.ndarray) -> Score | float:
+Score = MetricValue  # its name before a scorer's score of a candidate took the word; kept for users
+
+
+def _point(m: Metric, proxy: np.ndarray, truth: np.ndarray, truth_test: np.ndarray) -> MetricValue | float:
     try:
         return float(m.compute(proxy, truth, truth_test))
     except UndefinedMetric as why:
-        return Score(m.name, None, reason=str(why))
+        return MetricValue(m.name, None, reason=str(why))
 
 
-def _with_interval(m: Metric, value: float, draws: tuple[np.ndarray, ...] | None, what: str) -> Score:
+def _with_interval(m: Metric, value: float, draws: tuple[np.ndarray, ...] | None, what: str) -> MetricValue:
     if draws is None:
-        return Score(m.name, value)
+        return MetricValue(m.name, value)
     try:
         iv = fast.interval(value, np.asarray(m.rows(*draws), dtype=float), bounds=m.bounds, what=what)
     except UndefinedMetric as why:
-        return Score(m.name, value, reason=str(why))
-    return Score(m.name, value, iv)
+        return MetricValue(m.name, value, reason=str(why))
+    return MetricValue(m.name, value, iv)
 
 
 def evaluate(m: Metric, proxy: np.ndarray, truth: np.ndarray, truth_test: np.ndarray,
-             *, seed: int, resamples: int) -> Score:
+             *, seed: int, resamples: int) -> MetricValue:
     """The metric and its 95% interval over half-samples of the candidates (one value each)."""
     return evaluate_all(proxy, truth, truth_test, seed=seed, resamples=resamples, only=(m,))[m.name]
 
 
 def evaluate_all(proxy: np.ndarray, truth: np.ndarray, truth_test: np.ndarray, *, seed: int, resamples: int,
-                 only: tuple[Metric, ...] = METRICS) -> dict[str, Score]:
+                 only: tuple[Metric, ...] = METRICS) -> dict[str, MetricValue]:
     """Every metric with its interval over half-samples of the candidates; no seed noise (one value each)."""
     arrays = [np.asarray(a, dtype=float)[:, None] for a in (proxy, truth, truth_test)]
     return _evaluate(*arrays, seed=seed, resamples=resamples, only=only)
 
 
-def evaluate_tables(proxy: SeedTable, truth: SeedTable, *, seed: int, resamples: int) -> dict[str, Score]:
+def evaluate_tables(proxy: SeedTable, truth: SeedTable, *, seed: int, resamples: int) -> dict[str, MetricValue]:
     """Every metric of the seed means, with intervals over half-samples of the candidates and, where a
     side has several seeds, over its seeds drawn again; both tables hold the same candidates in order."""
     if proxy.candidates != truth.candidates:
@@ -155,7 +158,7 @@ def evaluate_tables(proxy: SeedTable, truth: SeedTable, *, seed: int, resamples:
 
 
 def _evaluate(proxy: np.ndarray, truth: np.ndarray, truth_test: np.ndarray, *, seed: int, resamples: int,
-              only: tuple[Metric, ...] = METRICS) -> dict[str, Score]:
+              only: tuple[Metric, ...] = METRICS) -> dict[str, MetricValue]:
     """(candidates, seeds) arrays in; every metric of the seed means, with its interval."""
     means = (mean_of(proxy), mean_of(truth), mean_of(truth_test, truth))
     n = len(proxy)
@@ -170,5 +173,5 @@ def _evaluate(proxy: np.ndarray, truth: np.ndarray, truth_test: np.ndarray, *, s
     out = {}
     for m in only:
         value = _point(m, *means)
-        out[m.name] = value if isinstance(value, Score) else _with_interval(m, value, draws, what)
+        out[m.name] = value if isinstance(value, MetricValue) else _with_interval(m, value, draws, what)
     return out

@@ -78,8 +78,8 @@ def seed_table(side: Side, dataset: str, candidates: Iterable[str] | None = None
     for r in rows:
         i, j = at[r.candidate], col[r.seed]
         if r.status == "done":
-            val[i, j] = math.nan if r.val_acc is None else r.val_acc
-            test[i, j] = math.nan if r.test_acc is None else r.test_acc
+            val[i, j] = math.nan if r.value is None else r.value
+            test[i, j] = math.nan if r.test is None else r.test
         else:
             lost[i, j] = True
     if lost.any():

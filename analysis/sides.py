@@ -9,6 +9,11 @@ fingerprint's first digits, or ``legacy`` (rows migrated from a store older than
 
 Regimes (fp32, tf32, bf16) are never pooled silently: a side whose rows span several is an error
 naming them, unless one is chosen (``regime``) or pooling is asked for (``pool_regimes``).
+
+A side is what a scorer (:mod:`proxynas.scoring`) gives when asked (:class:`Ask`): its rows are
+:class:`Ranked`, one candidate under one seed, and its ``basis`` says what ranked them: training runs
+(``trained``: the truth, a proxy's search, early stopping), scores of untrained networks (``scored``:
+zero-cost measures; no epochs) or a table of accuracies someone else measured (``imported``).
 """
 
 from __future__ import annotations
@@ -16,24 +21,61 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proxynas.errors import ProxynasError
 from proxynas.identity import short
 from proxynas.store import Group, ResultRow, ResultsStore, truth_trainset
 
+if TYPE_CHECKING:
+    from proxynas.proxies import ProxyLibrary
+
+BASES = ("trained", "scored", "imported")
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One candidate under one seed as a side ranks it. ``value`` orders the candidates, higher first: a
+    training run's validation accuracy, a scorer's score, an imported table's accuracy; ``test`` is a test
+    accuracy where there is one (regret is measured in the ground truth's). ``status`` 'failed': a run that
+    failed or a score undefined for the candidate (ranked last, :mod:`analysis.seeds`)."""
+
+    candidate: str
+    seed: int
+    value: float | None
+    test: float | None = None
+    status: str = "done"
+    seconds: float = 0.0  # device-seconds of training or scoring; what a table reports, 0 when unknown
+    dataset: str = ""
+    regime: str = ""
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, row: ResultRow) -> Ranked:
+        """A stored training run (or imported accuracy): ranked by its validation accuracy."""
+        return cls(row.candidate, row.seed, row.val_acc, row.test_acc, row.status, row.seconds, row.dataset,
+                   row.regime, row.reason)
+
 
 @dataclass(frozen=True)
 class Side:
-    label: str  # what tables and plots call it: the proxy name, 'truth', 'early_stopping:5'
+    label: str  # what tables and plots call it: the proxy name, 'truth', 'early_stopping:5', 'synflow'
     kind: str  # 'proxy', 'baseline' or 'truth'
-    trainset: str
-    protocol: str  # Protocol.key()
-    epochs: int
-    settings: dict[str, Any]  # the protocol's settings, as stored
-    rows: tuple[ResultRow, ...]
-    trainset_id: str = ""  # the training set by content (proxynas.identity)
+    trainset: str  # the training set's display name; '' when nothing was trained on (basis 'scored')
+    protocol: str  # Protocol.key(), or what names a scorer's settings
+    epochs: int | None  # None: no training (basis 'scored')
+    settings: dict[str, Any]  # the protocol's (or the scorer's) settings, as stored
+    rows: tuple[Ranked, ...]  # stored ResultRows given here are read as Ranked.of(row)
+    trainset_id: str = ""  # the training set by content (proxynas.identity); 'untrained' when scored
     regime: str = ""  # the numeric regime of its rows; 'a+b' when pooled
+    basis: str = "trained"  # 'trained', 'scored' or 'imported' (BASES)
+    condense_seconds: float | None = None  # making the proxy it trained on, when known (a proxy's search)
+
+    def __post_init__(self) -> None:
+        if self.basis not in BASES:
+            raise ValueError(f"basis {self.basis!r} is not one of {', '.join(BASES)}")
+        if any(not isinstance(r, Ranked) for r in self.rows):
+            object.__setattr__(self, "rows", tuple(r if isinstance(r, Ranked) else Ranked.of(r) for r in self.rows))
 
     def candidates(self) -> set[str]:
         return {r.candidate for r in self.rows}
@@ -57,7 +99,7 @@ class Side:
         return sum(r.seconds for r in self.rows if candidates is None or r.candidate in candidates)
 
     def mean(self, column: str, seed: int | None = None) -> dict[str, float]:
-        """Mean ``val_acc`` or ``test_acc`` of each done candidate over its seeds (or one); NaN if unset."""
+        """Mean ``value`` or ``test`` of each done candidate over its seeds (or one); NaN if unset."""
         done = self.done()
         sums: dict[str, list[float]] = {}
         for r in self.rows:
@@ -75,13 +117,42 @@ class Choice:
     pool_regimes: bool = False
 
 
+@dataclass(frozen=True)
+class Ask:
+    """What a scorer is asked for its side (``Scorer.side``): the candidates of ``space`` on ``dataset``,
+    read from ``store``, beside the ground truth ``truth`` (None while the truth itself is asked for).
+
+    ``arg`` is what followed the name (``early_stopping:5`` -> ``"5"``, the proxy's ``NAME[@ID]`` for a
+    search). ``candidates``: a study's own (None: every one stored). ``identity``: the current fingerprint
+    of what the side trained on (the training split's for the truth; None when unknown), ``want`` the
+    identity asked for instead (``DATASET@ID``), ``epochs`` a protocol's epochs (None: the default one)."""
+
+    store: ResultsStore
+    space: str
+    dataset: str
+    truth: Side | None = None
+    arg: str | None = None
+    candidates: frozenset[str] | None = None
+    choice: Choice = Choice()
+    identity: str | None = None
+    want: str | None = None
+    epochs: int | None = None
+    proxy_store: ProxyLibrary | None = None  # the proxies' files now, for a search side's fingerprint and cost
+
+    def among(self) -> set[str]:
+        """The candidates to rank: the study's, else the ground truth's, else none known (empty)."""
+        if self.candidates is not None:
+            return set(self.candidates)
+        return self.truth.candidates() if self.truth is not None else set()
+
+
 def _side(store: ResultsStore, space: str, group: Group, *, label: str, kind: str) -> Side:
     rows = tuple(store.rows(space=space, trainset_id=group.trainset_id, protocol=group.protocol,
                             regime=group.regime))
     settings = store.protocol(group.protocol) or {}
     epochs = int(settings.get("epochs", max(r.epochs for r in rows)))
-    return Side(label, kind, group.trainset, group.protocol, epochs, settings, rows, group.trainset_id,
-                group.regime)
+    return Side(label, kind, group.trainset, group.protocol, epochs, settings, tuple(map(Ranked.of, rows)),
+                group.trainset_id, group.regime, "imported" if group.regime == "published" else "trained")
 
 
 def runs(store: ResultsStore, space: str, trainset: str, *, label: str, kind: str,

@@ -10,18 +10,19 @@ over noisy seeds. docs/metrics.md has the rules.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from analysis.baselines import resolve_baseline
 from analysis.ceiling import ceiling_scores
-from analysis.scores import Score, evaluate_tables
+from analysis.scorers import scorer_side
+from analysis.scores import MetricValue, evaluate_tables
 from analysis.seeds import mean_of, seed_table
-from analysis.sides import Choice, Side, select_proxy, select_truth, truth_command
+from analysis.sides import Ask, Choice, Side, truth_command
 from proxynas.errors import ProxynasError
 from proxynas.proxies import ProxyLibrary
+from proxynas.scoring import get_scorer
 from proxynas.store import ResultsStore
 from search_spaces import get_space
 
@@ -51,23 +52,26 @@ class Cost:
 class Comparison:
     label: str
     kind: str  # 'proxy', 'baseline' or 'noise ceiling'
-    trainset: str
-    epochs: int
+    trainset: str  # '' when nothing was trained (basis 'scored')
+    epochs: int | None  # None when nothing was trained
     candidates: tuple[str, ...]  # sorted ids; the arrays below follow this order
-    proxy: np.ndarray  # mean validation accuracy (fraction) on this side
+    proxy: np.ndarray  # what ranks them on this side, mean over seeds: validation accuracy (fraction), a score
     truth: np.ndarray  # mean validation accuracy of the ground truth
     truth_test: np.ndarray  # mean test accuracy of the ground truth (regret is measured in it)
     dropped: dict[str, int]  # why candidates were left out -> how many
-    scores: dict[str, Score]
+    scores: dict[str, MetricValue]
     cost: Cost | None  # None for the noise ceiling
     failed: dict[str, int]  # where candidates failed ('ranked side', 'ground truth') -> how many, ranked last
     seeds: tuple[int, int] = (1, 1)  # most seeds per candidate on the ranked side and on the ground truth
     trainset_id: str = ""  # the training set by content (proxynas.identity)
     regime: str = ""  # the numeric regime of its rows
+    basis: str = "trained"  # what ranked them: 'trained', 'scored' or 'imported' (analysis.sides.Side)
 
 
 @dataclass(frozen=True)
-class Study:
+class Analysis:
+    """Every side lined up against one ground truth: what ``compare`` returns (``analysis.Study`` before)."""
+
     space: str
     dataset: str
     truth: Side
@@ -84,6 +88,9 @@ class Study:
         return self.comparisons + ((self.ceiling,) if self.ceiling else ())
 
 
+Study = Analysis  # its name before proxynas/study/ (a study file and its run) took the word; kept for users
+
+
 def _compare_side(side: Side, truth: Side, condense_seconds: float | None, *, dataset: str, seed: int,
                   resamples: int) -> Comparison:
     both = side.candidates() & truth.candidates()
@@ -91,7 +98,8 @@ def _compare_side(side: Side, truth: Side, condense_seconds: float | None, *, da
         raise ProxynasError(f"{side.label} and the ground truth share no candidates",
                             "train the ground truth on the searched candidates "
                             "(same --sample, --sample-seed, --where or --arch)")
-    dropped = {f"not trained on {side.label}": len(truth.candidates() - side.candidates()),
+    missing = f"not scored by {side.label}" if side.basis == "scored" else f"not trained on {side.label}"
+    dropped = {missing: len(truth.candidates() - side.candidates()),
                "not in the truth": len(side.candidates() - truth.candidates())}
     ranked, reference = seed_table(side, dataset, both), seed_table(truth, dataset, both)
     failed = {"ranked side": int(ranked.failed.sum()), "ground truth": int(reference.failed.sum())}
@@ -100,7 +108,7 @@ def _compare_side(side: Side, truth: Side, condense_seconds: float | None, *, da
     return Comparison(side.label, side.kind, side.trainset, side.epochs, ranked.candidates, ranked.mean_val(),
                       reference.mean_val(), reference.mean_test(), dropped, scores, cost, failed,
                       (int(ranked.runs().max()), int(reference.runs().max())),
-                      side.trainset_id, side.regime)
+                      side.trainset_id, side.regime, side.basis)
 
 
 def noise_ceiling(truth: Side, space: str, dataset: str, *, seed: int,
@@ -122,26 +130,20 @@ def noise_ceiling(truth: Side, space: str, dataset: str, *, seed: int,
     ceiling = Comparison(f"noise ceiling ({s} seeds)", "noise ceiling", truth.trainset, truth.epochs,
                          table.candidates, table.val[:, 0], mean_of(table.val[:, others]),
                          mean_of(table.test[:, others], table.val[:, others]), dropped, scores, None, failed, (1, s),
-                         truth.trainset_id, truth.regime)
+                         truth.trainset_id, truth.regime, truth.basis)
     return ceiling, (f"{s} ground-truth seeds; Spearman and Kendall: the noise-free truth against the {s}-seed "
                      f"mean (Spearman-Brown), an upper bound; other metrics: one seed against the mean of the "
                      f"other {s - 1}, a reference")
 
 
-def _proxy_file(proxy_store: ProxyLibrary | None, name: str) -> tuple[str | None, float | None]:
-    """(fingerprint, condensing seconds) of the proxy file ``name`` now; Nones when it is not there."""
-    if proxy_store is None or name not in proxy_store:
-        return None, None
-    proxy = proxy_store.load(name)
-    return proxy.data.fingerprint(), float(proxy.card.seconds)
-
-
 def compare(store: ResultsStore, *, dataset: str, proxies: Sequence[str] = (), baselines: Sequence[str] = (),
             space: str = "dc_convnet", truth_epochs: int | None = None, proxy_epochs: int | None = None,
             proxy_store: ProxyLibrary | None = None, seed: int = 0, resamples: int = 1000,
-            truth_identity: str | None = None, choice: Choice | None = None) -> Study:
+            truth_identity: str | None = None, choice: Choice | None = None) -> Analysis:
     """Line every proxy and baseline up against the ground truth of ``dataset`` and score the rankings.
 
+    Every side is a scorer's (:mod:`proxynas.scoring`): the truth is ``truth``'s, a proxy ``search:NAME``'s,
+    a baseline any registered scorer's, named ``NAME`` or ``NAME:ARG`` (``early_stopping:5``, ``synflow``).
     ``dataset`` may be ``DATASET@ID`` and a proxy ``NAME@ID`` (an identity other than the current one,
     :mod:`analysis.sides`). ``proxy_store`` supplies each proxy's current fingerprint and its condensing
     seconds; ``truth_identity`` the training split's fingerprint (None: unknown). ``choice``: the regime.
@@ -151,20 +153,21 @@ def compare(store: ResultsStore, *, dataset: str, proxies: Sequence[str] = (), b
         raise ProxynasError("nothing to compare with the ground truth", "name a --proxy or a --baseline")
     choice = Choice() if choice is None else choice
     dataset, _, want = dataset.partition("@")
-    truth = select_truth(store, space, dataset, truth_epochs, identity=truth_identity, want=want or None,
-                         choice=choice)
+    ask = Ask(store, space, dataset, choice=choice, identity=truth_identity, want=want or None,
+              epochs=truth_epochs, proxy_store=proxy_store)
+    truth = get_scorer("truth").side(ask)
+    ask = replace(ask, truth=truth, identity=None, want=None, epochs=None)
     sides: list[tuple[Side, float | None]] = []
     for name in proxies:
-        fingerprint, seconds = _proxy_file(proxy_store, name.partition("@")[0])
-        side = select_proxy(store, space, name, dataset, proxy_epochs, identity=fingerprint, choice=choice)
-        sides.append((side, seconds if side.trainset_id == fingerprint else None))
+        side = get_scorer("search").side(replace(ask, arg=name, epochs=proxy_epochs))
+        sides.append((side, side.condense_seconds))
     for spec in baselines:
-        sides.append((resolve_baseline(spec, store, space, dataset, truth), None))
+        sides.append((scorer_side(spec, ask), None))
     return compare_sides(truth, sides, space=space, dataset=dataset, seed=seed, resamples=resamples)
 
 
 def compare_sides(truth: Side, sides: Sequence[tuple[Side, float | None]], *, space: str, dataset: str,
-                  seed: int = 0, resamples: int = 1000) -> Study:
+                  seed: int = 0, resamples: int = 1000) -> Analysis:
     """Line each side (with its condensing seconds, or None) up against ``truth`` and score the rankings.
 
     :func:`compare` picks the sides from the store by name; a study builds them from its exact plans.
@@ -176,6 +179,6 @@ def compare_sides(truth: Side, sides: Sequence[tuple[Side, float | None]], *, sp
     ids = set(truth.candidates()).union(*(c.candidates for c in comparisons))
     configs = {c: dict(search_space.parse(c).config) for c in sorted(ids)}
     dimensions = {dim: tuple(values) for dim, values in search_space.dimensions.items()}
-    return Study(space, dataset, truth, tuple(comparisons), ceiling, note, dimensions, configs,
+    return Analysis(space, dataset, truth, tuple(comparisons), ceiling, note, dimensions, configs,
                  seed, resamples)
 

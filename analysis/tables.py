@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.scores import METRICS
-from analysis.study import Comparison, Study
+from analysis.study import Analysis, Comparison
 from proxynas.atomic import atomic_text
 from proxynas.identity import short
 
@@ -42,22 +42,29 @@ def failed_text(c: Comparison) -> str:
     return "; ".join(f"{n} {where[side]}" for side, n in c.failed.items() if n) or "none"
 
 
-def overview_rows(study: Study) -> list[list[str]]:
+def trained_on(c: Comparison) -> str:
+    """The training set cell: the set and its identity, or that nothing was trained (a scorer's scores)."""
+    if c.basis == "scored":
+        return f"none: scored untrained ({c.regime})"
+    return f"{c.trainset} ({short(c.trainset_id)}, {c.regime})"
+
+
+def overview_rows(study: Analysis) -> list[list[str]]:
     """What was compared: training set, epochs, candidates compared (failed ones among them) and left out."""
-    return [[c.label, c.kind, f"{c.trainset} ({short(c.trainset_id)}, {c.regime})", str(c.epochs),
+    return [[c.label, c.kind, trained_on(c), "-" if c.epochs is None else str(c.epochs),
              str(len(c.candidates)), failed_text(c),
              "; ".join(f"{n} {why}" for why, n in c.dropped.items() if n) or "none"]
             for c in study.everything()]
 
 
-def truth_candidates_text(study: Study) -> str:
+def truth_candidates_text(study: Analysis) -> str:
     """'24 candidates' or '24 candidates (2 failed, ranked last)': failed ones count, at chance accuracy."""
     truth = study.truth
     failed = len(truth.failed())
     return f"{len(truth.candidates())} candidates" + (f" ({failed} failed, ranked last)" if failed else "")
 
 
-def interval_note(study: Study) -> str:
+def interval_note(study: Analysis) -> str:
     """How the intervals were drawn, with the seeds each side brings (seed noise is in only with several)."""
     if study.resamples <= 0:
         return "intervals: none (--resamples 0)"
@@ -68,7 +75,7 @@ def interval_note(study: Study) -> str:
             + (f"; {seeds}" if seeds else ""))
 
 
-def cost_rows(study: Study) -> list[list[str]]:
+def cost_rows(study: Analysis) -> list[list[str]]:
     """Seconds to rank the compared candidates, the ground truth's on the same ones, rho per minute."""
     rows = []
     for c in study.comparisons:
@@ -81,18 +88,18 @@ def cost_rows(study: Study) -> list[list[str]]:
     return rows
 
 
-def overview_table(study: Study) -> str:
+def overview_table(study: Analysis) -> str:
     return grid(OVERVIEW_HEADER, overview_rows(study))
 
 
-def metrics_table(study: Study) -> str:
+def metrics_table(study: Analysis) -> str:
     """Metrics down, comparisons across; every value with its 95% interval, or a note saying why not."""
     shown = study.everything()
     rows = [[m.label, *(c.scores[m.name].text(m.digits) for c in shown)] for m in METRICS]
     return "\n".join([grid(["metric (95% interval)", *(c.label for c in shown)], rows), *interval_notes(study)])
 
 
-def interval_notes(study: Study) -> list[str]:
+def interval_notes(study: Analysis) -> list[str]:
     """One line per reason a defined value has no interval, naming the metrics it applies to."""
     found: dict[str, list[str]] = {}
     for m in METRICS:
@@ -104,11 +111,11 @@ def interval_notes(study: Study) -> list[str]:
             for why, labels in found.items()]
 
 
-def cost_table(study: Study) -> str:
+def cost_table(study: Analysis) -> str:
     return grid(COST_HEADER, cost_rows(study))
 
 
-def render(study: Study) -> str:
+def render(study: Analysis) -> str:
     """Everything a terminal user needs, as one block of text."""
     truth = study.truth
     head = (f"{study.space} on {study.dataset}: ground truth {truth.trainset} ({short(truth.trainset_id)}, "
@@ -127,13 +134,13 @@ def _comparison_dict(c: Comparison) -> dict[str, Any]:
                 "share_of_truth": c.cost.share_of_truth,
                 "spearman_per_minute": c.cost.per_minute(c.scores["spearman"].value)}
     return {"label": c.label, "kind": c.kind, "trainset": c.trainset, "trainset_id": c.trainset_id,
-            "regime": c.regime, "epochs": c.epochs,
+            "regime": c.regime, "epochs": c.epochs, "basis": c.basis,
             "candidates": len(c.candidates), "failed": c.failed, "seeds": {"ranked": c.seeds[0], "truth": c.seeds[1]},
             "dropped": c.dropped, "cost": cost,
             "metrics": {name: score.to_dict() for name, score in c.scores.items()}}
 
 
-def to_json(study: Study) -> dict[str, Any]:
+def to_json(study: Analysis) -> dict[str, Any]:
     """A JSON-ready dict. Undefined metrics are ``null`` with a ``reason``, never NaN."""
     truth = study.truth
     return {
@@ -154,7 +161,7 @@ def to_json(study: Study) -> dict[str, Any]:
 CSV_COLUMNS = ("compared", "kind", "metric", "value", "low", "high", "candidates", "reason")
 
 
-def write_csv(study: Study, path: str | Path) -> Path:
+def write_csv(study: Analysis, path: str | Path) -> Path:
     """One row per (comparison, metric); empty value and a reason where the metric is undefined."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,17 +19,8 @@ PACKAGES = ("proxynas", "analysis", "condensed", "search_spaces")
 # Circles closed only by imports inside functions, each left to the branch that owns its code (#19): the
 # test fails on any other circle, and on an entry here once its circle is gone (then delete the entry).
 DEFERRED_CIRCLES = {
-    # the engine's executor registry imports the Ray executor, which imports the engine ("the engine free
-    # of scaleout": #19 item 4, the plugins work)
-    frozenset({"proxynas.engine.executors", "proxynas.engine.run", "proxynas.scaleout.cluster",
-               "proxynas.scaleout.ray_executor", "proxynas.scaleout.worker"}),
-    # the scorer registry imports the built-in scorers on first use, which import the zero-cost measures,
-    # which register themselves in it (discovery without a list: #19 item 1, the plugins/scorers work)
-    frozenset({"proxynas.scoring.builtin", "proxynas.scoring.registry", "proxynas.zerocost",
-               "proxynas.zerocost.fisher", "proxynas.zerocost.flops", "proxynas.zerocost.grad_norm",
-               "proxynas.zerocost.grasp", "proxynas.zerocost.jacob_cov", "proxynas.zerocost.measure",
-               "proxynas.zerocost.nwot", "proxynas.zerocost.params", "proxynas.zerocost.snip",
-               "proxynas.zerocost.synflow", "proxynas.zerocost.zen"}),
+    # run_jobs makes the local executor when none is given; the executors run the engine's stacks
+    frozenset({"proxynas.engine.executors", "proxynas.engine.run"}),
 }
 
 HEAVY = ("torch", "pandas", "matplotlib", "seaborn")

@@ -1,10 +1,11 @@
 """The contract every registered scorer keeps: it declares its cost, and gives one score per candidate.
 
-A scorer that does not train is run through ``proxynas score`` on three dc_convnet candidates of the
-digits: one score per candidate (a number, or None where the measure is undefined for it) and the seconds
-it took, stored, so a rerun gives the same. A scorer that trains declares what its training costs; its
-numbers are training runs (the engine's contract, ``test_executor_contract``). A new scorer, in the
-package or behind a ``proxynas.scorers`` entry point, is tested here with no edit.
+A scorer that computes zero-cost measures (``Scorer.measures``) is run through ``proxynas score`` on three
+dc_convnet candidates of the digits: one score per candidate (a number, or None where the measure is
+undefined for it) and the seconds it took, stored, so a rerun gives the same. A scorer that trains declares
+what its training costs; its numbers are training runs (the engine's contract, ``test_executor_contract``);
+one that reads a table or computes its side itself is compared in ``test_scorers_compared``. A new scorer,
+in the package or behind a ``proxynas.scorers`` entry point, is tested here with no edit.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def test_a_scorer_declares_its_cost(name):
     assert all(need in SCORERS for need in scorer.needs)
 
 
-@pytest.mark.parametrize("name", [n for n in SCORERS if not get_scorer(n).trains])
+@pytest.mark.parametrize("name", [n for n in SCORERS if get_scorer(n).measures()])  # what `score` computes
 def test_a_scorer_gives_one_score_per_candidate_with_its_seconds(name, home, capsys):
     assert main(["score", name, *ARGS]) == 0
     found = json.loads(capsys.readouterr().out)

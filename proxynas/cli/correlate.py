@@ -27,9 +27,10 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", help="dataset folder, to fingerprint the training split (default: "
                                        "$PROXYNAS_DATA or the user data dir)")
     p.add_argument("--baseline", "--scorer", action="append", default=[], metavar="NAME[:ARG]", dest="baseline",
-                   help="a ranking that needs no proxy: early_stopping (the ground-truth protocol's "
-                        "shortest stored run), early_stopping:E (E epochs), or a scorer scored with "
-                        "`proxynas score` (synflow, params, vote, ...); repeatable")
+                   help="a ranking that needs no proxy, any registered scorer (`proxynas score --list`): "
+                        "early_stopping (the ground-truth protocol's shortest stored run), early_stopping:E "
+                        "(E epochs), a scorer scored with `proxynas score` (synflow, params, vote, ...), or "
+                        "published[:SOURCE] (an imported table); repeatable")
     p.add_argument("--space", default="dc_convnet", help="search space (default: dc_convnet)")
     p.add_argument("--truth-epochs", type=int, metavar="E",
                    help="ground truth trained E epochs (default: the longest stored)")

@@ -46,9 +46,11 @@ def run(args: argparse.Namespace) -> int:
     from search_spaces import get_space
 
     scorer, space = get_scorer(args.scorer), get_space(args.space)
-    if scorer.trains:
-        raise ProxynasError(f"{scorer.name} trains networks", f"run `proxynas truth --epochs E` and pass "
-                            f"--baseline {scorer.name}:E to correlate")
+    if not scorer.measures():  # its numbers are training runs, an imported table or its own
+        made = "imported" if scorer.imported else "trained" if scorer.trains else "computed by the scorer itself"
+        raise ProxynasError(f"{scorer.name} is {made}, not scored by this command (its cost: {scorer.cost})",
+                            f"make its numbers so, then pass --baseline {scorer.name}"
+                            f"{':' + scorer.argument if scorer.argument else ''} to correlate")
     if args.sample is not None and args.sample < 1:
         raise ProxynasError(f"--sample must be at least 1, got {args.sample}", "pass --sample 1 or more")
     candidates = (space.sample(args.sample, args.sample_seed, unique=args.unique) if args.sample is not None
@@ -56,11 +58,11 @@ def run(args: argparse.Namespace) -> int:
     settings = ScoringSettings(batch_size=args.batch_size, seed=args.seed)
     start = time.perf_counter()
     with ScoreStore(paths.results_db()) as store:
-        for name in scorer.needs or (scorer.name,):
+        for name in scorer.measures():
             with bar(total=len(candidates), desc=name, unit="cand") as progress:
                 score(store, name, space, candidates, args.dataset, settings, root=args.data_root,
                       progress=progress.update)
-        found = stored(store, space.name, args.dataset, scorer.name)
+        found = stored(store, space.name, args.dataset, scorer)
         where = store.path
     wanted = {c.id for c in candidates}
     values = {c: v for c, v in found.scores.items() if c in wanted}

@@ -1,17 +1,10 @@
-"""The scorers proxynas ships: every zero-cost measure (registered by ``@register_measure``), ``vote`` and
-``early_stopping`` (a training run, stored in the results table, resolved by ``analysis.baselines``)."""
+"""Scorers that combine other scorers (``vote``). Every module of this package is a built-in scorer's
+(``truth``, ``search``, ``early_stopping``, ``published``), and each zero-cost measure registers itself
+(``@register_measure``): the registry imports them on its first lookup, so a new one is one file."""
 
 from __future__ import annotations
 
-import proxynas.zerocost  # noqa: F401  (registers the measures as scorers)
 from proxynas.scoring.registry import Scorer, register_scorer
-
-
-@register_scorer
-class EarlyStopping(Scorer):
-    name = "early_stopping"
-    cost = "training E epochs on the whole training split (early_stopping:E)"
-    trains = True
 
 
 @register_scorer

@@ -7,7 +7,7 @@ the baselines, the search and ground-truth protocols, the metrics and where the 
     steps = build_steps(spec)                          # condense, search, truth, baselines, in order
     status = study_status(steps, results, proxies, splits)   # what the stores hold already
     run_study(steps, results, proxies, splits, RunOptions(ExecutorOptions()), reporter)
-    analyse(study_status(...), results, proxies)       # -> the metrics (analysis.Study) and the table
+    analyse(study_status(...), results, proxies)       # -> the metrics (analysis.Analysis) and the table
 
 Like :mod:`proxynas.cli`, this package sits above ``search_spaces``, ``condensed`` and ``analysis``.
 """

@@ -90,7 +90,7 @@ def _score(name: str, steps: StudySteps, results: ResultsStore, options: RunOpti
 
     candidates = steps.candidates
     with ScoreStore(results.path) as store:
-        for measure in get_scorer(name).needs or (name,):
+        for measure in get_scorer(name.partition(":")[0]).measures():
             done = [0]
 
             def start(stored: int, todo: int, measure: str = measure, done: list[int] = done) -> None:

@@ -17,7 +17,7 @@ from proxynas.study.status import StudyStatus
 from proxynas.study.steps import TrainStep
 
 if TYPE_CHECKING:
-    from analysis import Study
+    from analysis import Analysis
     from analysis.paper import PaperTable
     from analysis.sides import Side
     from proxynas.transfer import TransferMatrix
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class StudyResults:
-    study: Study  # metrics with intervals, for the report and plots
+    study: Analysis  # metrics with intervals, for the report and plots
     table: PaperTable  # the papers' table
     transfer: TransferMatrix | None = None  # the [transfer] matrix, when the study has one
 
@@ -43,7 +43,8 @@ def _side(step: TrainStep, results: ResultsStore) -> Side:
                             "pooled", "finish the study in one regime (the rows of the other stay in the store), "
                             "or compare them with `proxynas correlate --regime R` / `--pool-regimes`")
     return Side(step.label, kind, plan.trainset, plan.key(), plan.protocol.epochs, plan.protocol.settings(),
-                rows, plan.identity(), regimes[0] if regimes else "")
+                rows, plan.identity(), regimes[0] if regimes else "",
+                "imported" if regimes == ["published"] else "trained")
 
 
 def analyse(status: StudyStatus, results: ResultsStore, proxies: ProxyLibrary) -> StudyResults:
@@ -62,12 +63,14 @@ def analyse(status: StudyStatus, results: ResultsStore, proxies: ProxyLibrary) -
     sides = [(_side(s, results), seconds.get(s.label)) for s in steps.search]
     sides += [(_side(s, results), None) for s in steps.baselines]
     storage.update({s.label: status.train_images for s in steps.baselines})
-    if steps.scorers:
+    truth = _side(steps.truth, results)
+    if steps.scorers:  # scorers that do not train: their sides over the study's own candidates
         from analysis.scorers import scorer_side
+        from analysis.sides import Ask
 
-        ids = {c.id for c in steps.candidates}
-        sides += [(scorer_side(results, steps.space.name, spec.dataset, name, ids), None) for name in steps.scorers]
-    study = compare_sides(_side(steps.truth, results), sides, space=steps.space.name, dataset=spec.dataset,
+        ask = Ask(results, steps.space.name, spec.dataset, truth, candidates=frozenset(c.id for c in steps.candidates))
+        sides += [(scorer_side(name, ask), None) for name in steps.scorers]
+    study = compare_sides(truth, sides, space=steps.space.name, dataset=spec.dataset,
                           seed=spec.metrics.bootstrap_seed, resamples=spec.metrics.resamples)
     table = paper_table(study, top_k=spec.metrics.top_k, top_fraction=spec.metrics.top_fraction, storage=storage,
                         whole_images=status.train_images)

@@ -100,7 +100,3 @@ class StudySpec:
 
     def proxy_names(self) -> list[str]:
         return [p.name(self.dataset) for p in self.proxies]
-
-    def baseline_epochs(self, spec: str) -> int:
-        """E of ``early_stopping:E``."""
-        return int(spec.partition(":")[2])

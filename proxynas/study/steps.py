@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from proxynas.plans import Plan
 from proxynas.store import truth_trainset
-from proxynas.study.baselines import BASELINES, baseline_training
 from proxynas.study.spec import StudySpec, TrainingSpec
 from proxynas.study.step_types import CondenseStep, TrainStep
 from proxynas.study.transfer_steps import transfer_steps
@@ -28,7 +27,7 @@ class StudySteps:
     search: tuple[TrainStep, ...]
     truth: TrainStep
     baselines: tuple[TrainStep, ...]
-    scorers: tuple[str, ...] = ()  # baselines that do not train (zero-cost measures): scored, not trained
+    scorers: tuple[str, ...] = ()  # baselines that do not train (zero-cost measures, imported tables)
     transfer: tuple[TrainStep, ...] = ()  # the [transfer] matrix: a proxy's networks of one space each
 
     def training(self) -> tuple[TrainStep, ...]:
@@ -63,11 +62,15 @@ def build_steps(spec: StudySpec) -> StudySteps:
     full = truth_trainset(spec.dataset)
     truth = TrainStep("truth", "truth", replace(_plan(space, candidates, spec.truth, full, spec.dataset),
                                                  imported=spec.truth.imported))
-    trained = [b for b in spec.baselines if b.partition(":")[0] in BASELINES]
-    baselines = tuple(TrainStep("baseline", b, _plan(space, candidates, baseline_training(b, spec.truth), full,
-                                                     spec.dataset)) for b in trained)
-    scorers = tuple(b for b in spec.baselines if b not in trained)
-    return StudySteps(spec, space, candidates, condense, search, truth, baselines, scorers,
+    from proxynas.scoring import get_scorer
+
+    scorers = {b: get_scorer(b.partition(":")[0]) for b in spec.baselines}
+    training = {b: s.training(s.parse(b), spec.truth) for b, s in scorers.items() if s.trains}  # what it trains
+    baselines = tuple(TrainStep("baseline", b, _plan(space, candidates, t, full, spec.dataset))
+                      for b, t in training.items())
+    untrained = tuple(b for b in spec.baselines if b not in training)
+
+    return StudySteps(spec, space, candidates, condense, search, truth, baselines, untrained,
                       transfer_steps(spec, space, candidates, condense))
 
 
@@ -77,4 +80,5 @@ def needs_data(steps: StudySteps) -> bool:
     from proxynas.scoring import get_scorer
 
     trains = steps.condense or steps.search or steps.baselines or steps.transfer or steps.truth.plan.imported is None
-    return bool(trains) or any(get_scorer(n).data for s in steps.scorers for n in (get_scorer(s).needs or (s,)))
+    named = [get_scorer(s.partition(":")[0]) for s in steps.scorers]
+    return bool(trains) or any(get_scorer(n).data for s in named for n in (s.needs or (s.name,)))

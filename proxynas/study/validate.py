@@ -28,7 +28,6 @@ from proxynas.engine import Protocol
 from proxynas.engine.protocol import AUGMENTS
 from proxynas.errors import ProxynasError
 from proxynas.proxies.names import check_name
-from proxynas.study.baselines import BASELINES, baseline_training
 from proxynas.study.reader import KeyPath, Reader
 from proxynas.study.spec import MetricsSpec, ProxySpec, PublishedSpec, SpaceSpec, StudySpec, TrainingSpec
 from proxynas.study.transfer_steps import read_transfer
@@ -240,18 +239,19 @@ def _check_setting(reader: Reader, path: KeyPath, default: Any, value: Any) -> N
 
 def _baseline(reader: Reader, spec: str, truth: TrainingSpec) -> str:
     path: KeyPath = ["study", "baselines"]
-    name = spec.partition(":")[0]
-    if name not in BASELINES:
-        from proxynas.scoring import list_scorers
+    from proxynas.scoring import get_scorer, list_scorers
 
-        if name in list_scorers() and ":" not in spec:
-            return spec  # a scorer that does not train: scored by the run (proxynas score)
+    name = spec.partition(":")[0]
+    if name not in list_scorers():
         raise reader.unknown(path, "baseline", name, list_scorers())
+    scorer = get_scorer(name)
     try:
-        baseline_training(spec, truth)
+        arg = scorer.parse(spec)
+        if scorer.trains:
+            scorer.training(arg, truth)  # a scorer that trains: the study plans its training
     except ProxynasError as err:
         raise reader.located(path, err) from None
-    return spec
+    return spec  # a scorer that does not train: scored by the run (proxynas score), or an imported table
 
 
 def _metrics(reader: Reader, data: Any) -> MetricsSpec:

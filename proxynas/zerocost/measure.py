@@ -61,6 +61,9 @@ class MeasureScorer(Scorer):
         self.measure = measure
         self.name, self.cost, self.data = measure.name, measure.cost, measure.data  # type: ignore[misc]
 
+    def measures(self) -> tuple[str, ...]:
+        return (self.name,)
+
 
 def register_measure(name: str, *, data: bool, cost: str, batch_norm: bool = True) -> Callable[[MeasureFn], MeasureFn]:
     """Registers the function as a measure, and as a scorer of the same name (:mod:`proxynas.scoring`)."""
