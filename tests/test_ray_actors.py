@@ -1,0 +1,231 @@
+"""Ray workers that stay (``proxynas.scaleout``): actors on a real local Ray of 2 CPUs.
+
+One process per actor for a whole run of many stacks, its rows equal to the serial executor's; an actor
+killed mid-stack is replaced and its stack trained again, the rows still the serial ones; a stack that
+runs out of memory is halved inside its actor; a model out of memory even alone is named at the end,
+its stack-mates stored; the memory fraction an actor sets on a shared GPU is its share (CPU twin: the
+call is checked, torch's CUDA setter recorded).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from proxynas.engine import Accel, Job, Protocol
+from proxynas.engine.executors import ExecutorOptions, make_executor
+from proxynas.engine.run import TrainingTask
+from proxynas.errors import ProxynasError
+from proxynas.runs import Plan, TrainingData, train_into_store
+from proxynas.spaces import PlainStacks
+from proxynas.store import ResultsStore
+from search_spaces import get_space
+
+ray = pytest.importorskip("ray")
+from proxynas.scaleout.cluster import task_shape  # noqa: E402  (needs ray)
+from proxynas.scaleout.pool import actor_options  # noqa: E402
+from proxynas.scaleout.worker import StackWorker, limit_memory, memory_fraction  # noqa: E402
+
+SPACE = get_space("dc_convnet")
+PLAIN = PlainStacks(SPACE)  # one module per model: a stack of 4 and 4 stacks of 1 train bit for bit alike
+SAME_SHAPE = ["d1_w32_relu_instancenorm_avgpool", "d1_w32_sigmoid_batchnorm_avgpool",
+              "d1_w32_leakyrelu_none_avgpool", "d1_w32_relu_groupnorm_avgpool"]  # one PlainStacks stack
+OTHERS = ["d2_w32_sigmoid_batchnorm_maxpool", "d1_w64_leakyrelu_none_avgpool", "d2_w32_relu_groupnorm_none",
+          "d1_w32_relu_layernorm_maxpool"]
+PROTOCOL = Protocol(epochs=2, batch_size=32)  # 4 steps an epoch on 100 images
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test spaces travel by value
+    context = ray.init(address="local", num_cpus=2, include_dashboard=False)
+    yield context.address_info["address"]
+    ray.shutdown()
+    ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.fixture
+def data(digits):
+    return TrainingData(digits.train.subset(torch.arange(100)), digits.val, digits.test)
+
+
+class FailsAtStep(nn.Module):
+    """Runs out of memory at its ``step``-th forward pass in training (the injected OOM of
+    ``tests/test_engine_invariant.py``)."""
+
+    def __init__(self, stack: nn.Module, step: int) -> None:
+        super().__init__()
+        self.stack, self.step, self.calls = stack, step, 0
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            if self.calls == self.step:
+                raise torch.OutOfMemoryError("injected: out of memory at a training step")
+        return self.stack(x)
+
+
+class Logged:
+    """PLAIN whose stacks write "pid candidate..." to ``log`` when built. The first build of ``hold``'s
+    stack then waits (the test kills its actor there); a stack of more than ``limit`` models, or one
+    holding ``unfit``, runs out of memory at its 6th training step (the second epoch's second)."""
+
+    def __init__(self, log: Path, hold: str | None = None, limit: int | None = None, unfit: str | None = None):
+        self.log, self.hold, self.limit, self.unfit, self.name = str(log), hold, limit, unfit, PLAIN.name
+
+    def stack_key(self, candidate):
+        return PLAIN.stack_key(candidate)
+
+    def build_stack(self, candidates, seeds, shape, classes):
+        ids = [c.id for c in candidates]
+        first = self.hold in ids and not any(self.hold in ids_ for _, ids_ in builds(Path(self.log)))
+        stack = PLAIN.build_stack(candidates, seeds, shape, classes)
+        with open(self.log, "a") as f:
+            f.write(f"{os.getpid()} {' '.join(ids)}\n")
+        if first:
+            time.sleep(120)  # killed here
+        if (self.limit is not None and len(ids) > self.limit) or self.unfit in ids:
+            stack = FailsAtStep(stack, 6)
+        return stack
+
+
+def builds(log: Path) -> list[tuple[int, list[str]]]:
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [(int(pid), ids.split()) for pid, ids in (line.split(" ", 1) for line in lines)]
+
+
+def plan_of(space, ids):
+    return Plan(space, [SPACE.parse(i) for i in ids], PROTOCOL, 1, "first100_digits", "digits")
+
+
+def rows(path: Path) -> list[tuple]:
+    db = sqlite3.connect(path)
+    return sorted(db.execute("SELECT candidate, seed, status, val_acc, test_acc, train_loss, reason FROM results"))
+
+
+def serial_rows(ids, data, path: Path) -> list[tuple]:
+    with ResultsStore(path) as store:
+        train_into_store(plan_of(PLAIN, ids), store, data, executor=ExecutorOptions(name="serial", device="cpu"),
+                         max_models=1, accel=Accel())
+    return rows(path)
+
+
+def on_ray(space, ids, data, path: Path, max_models: int = 1, **options):
+    executor = make_executor(ExecutorOptions(name="ray", device="cpu", **options))
+    with ResultsStore(path) as store:
+        trained = train_into_store(plan_of(space, ids), store, data, executor=executor, max_models=max_models,
+                                   accel=Accel())
+    return executor, trained
+
+
+@pytest.mark.slow
+def test_one_process_per_actor_trains_every_stack_of_a_run(cluster, data, tmp_path):
+    log, ids = tmp_path / "builds.log", SAME_SHAPE + OTHERS
+    executor, trained = on_ray(Logged(log), ids, data, tmp_path / "ray.sqlite")
+    assert len(trained) == 8
+    assert rows(tmp_path / "ray.sqlite") == serial_rows(ids, data, tmp_path / "serial.sqlite")
+    pids = {pid for pid, _ in builds(log)}
+    assert len(builds(log)) == 8 and len(pids) == 2  # 8 stacks, 2 processes: one per actor (2 CPUs)
+    assert set(executor.trained_by) == pids and sum(executor.trained_by.values()) == 8
+    assert executor.pool.started == 2 and executor.pool.alive == []  # killed when the run ended
+
+
+def kill_when_built(log: Path, victim: str) -> threading.Thread:
+    """A thread that SIGKILLs the process that built ``victim``'s stack first (mid-stack: that build waits)."""
+
+    def kill() -> None:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            found = [pid for pid, ids in builds(log) if victim in ids]
+            if found:
+                assert found[0] != os.getpid()
+                os.kill(found[0], signal.SIGKILL)
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=kill, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.slow
+def test_a_killed_actor_is_replaced_and_the_run_equals_the_serial_one(cluster, data, tmp_path):
+    log, ids, victim = tmp_path / "builds.log", OTHERS + SAME_SHAPE[:2], OTHERS[1]
+    killer = kill_when_built(log, victim)
+    executor, trained = on_ray(Logged(log, hold=victim), ids, data, tmp_path / "ray.sqlite")
+    killer.join(timeout=5)
+    assert len(trained) == 6
+    assert rows(tmp_path / "ray.sqlite") == serial_rows(ids, data, tmp_path / "serial.sqlite")
+    attempts = [pid for pid, built in builds(log) if victim in built]
+    assert len(attempts) == 2 and attempts[0] != attempts[1]  # killed once, trained again by a new actor
+    assert executor.pool.started == 3  # 2, and the one that replaced the killed one
+    assert len({pid for pid, _ in builds(log)}) == 3 and attempts[0] not in executor.trained_by
+
+
+@pytest.mark.slow
+def test_a_stack_out_of_memory_is_halved_inside_its_actor(cluster, data, tmp_path):
+    log = tmp_path / "builds.log"
+    executor, trained = on_ray(Logged(log, limit=2), SAME_SHAPE, data, tmp_path / "ray.sqlite", max_models=4)
+    assert len(trained) == 4
+    assert rows(tmp_path / "ray.sqlite") == serial_rows(SAME_SHAPE, data, tmp_path / "serial.sqlite")
+    built = builds(log)
+    assert [len(ids) for _, ids in built] == [4, 2, 2] and len({pid for pid, _ in built}) == 1
+    assert executor.pool.started == 1 and executor.trained_by == {built[0][0]: 1}  # one stack, one actor
+
+
+@pytest.mark.slow
+def test_a_model_out_of_memory_alone_is_named_after_its_stack_mates_are_stored(cluster, data, tmp_path):
+    log, unfit = tmp_path / "builds.log", SAME_SHAPE[2]
+    with pytest.raises(ProxynasError) as err:
+        on_ray(Logged(log, unfit=unfit), SAME_SHAPE, data, tmp_path / "ray.sqlite", max_models=4)
+    message = str(err.value)
+    assert "\n" not in message and f"lost: {unfit}" in message and "out of memory even alone" in message
+    others = [i for i in SAME_SHAPE if i != unfit]
+    assert rows(tmp_path / "ray.sqlite") == serial_rows(others, data, tmp_path / "serial.sqlite")
+    # halved down to the unfit model alone (its first half trained), then the 4 one by one
+    assert [len(ids) for _, ids in builds(log)] == [4, 2, 2, 1, 1, 1, 1, 1]
+
+
+NODES = [{"Alive": True, "Resources": {"CPU": 16.0, "GPU": 2.0}}]
+
+
+@pytest.mark.parametrize("gpus, fraction", [(0.25, 0.25), (0.5, 0.5), (1, None), (2, None)])
+def test_an_actor_on_a_fraction_of_a_gpu_caps_its_memory_at_that_fraction(gpus, fraction, monkeypatch):
+    """The CPU twin: the shape and fraction are computed as on a GPU cluster, and torch's CUDA setter is
+    recorded instead of called (this machine has no GPU)."""
+    calls = []
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction",
+                        lambda share, device=None: calls.append((share, device)))
+    shape = task_shape(ExecutorOptions(name="ray", device="cuda", gpus_per_task=gpus), NODES)
+    assert actor_options(shape)["num_gpus"] == gpus
+    assert memory_fraction(shape.num_gpus) == fraction
+    cuda = torch.device("cuda")
+    assert limit_memory(cuda, memory_fraction(shape.num_gpus)) == fraction
+    assert calls == ([] if fraction is None else [(fraction, cuda)])
+    assert limit_memory(torch.device("cpu"), 0.25) is None and len(calls) == (fraction is not None)
+
+
+def test_a_worker_places_the_data_once_and_trains_stacks_as_the_serial_executor(digits, tmp_path):
+    """The actor's body, in this process: one placement for all its stacks, the serial executor's outcomes."""
+    data = TrainingData(digits.train.subset(torch.arange(100)), digits.val, digits.test)
+    task = TrainingTask(PLAIN, data.train, data.val, data.test, Protocol(epochs=1, batch_size=32), accel=Accel())
+    worker = StackWorker(task, "cpu", threads=1)
+    placed = worker.trainer.task
+    results = [worker.train([Job(SPACE.parse(i), 0)]) for i in SAME_SHAPE[:2]]
+    assert worker.trainer.task is placed and [r.trained for r in results] == [1, 2]
+    assert {r.pid for r in results} == {os.getpid()} and all(not r.unfit for r in results)
+    serial = task.trainer()
+    for i, result in zip(SAME_SHAPE[:2], results, strict=True):
+        [alone] = serial.train_splitting([Job(SPACE.parse(i), 0)])
+        [got] = result.outcomes
+        assert (got.status, got.val_acc, got.test_acc, got.train_loss) == \
+               (alone.status, alone.val_acc, alone.test_acc, alone.train_loss)
