@@ -7,6 +7,7 @@ import argparse
 from proxynas import paths
 from proxynas.augment import AUGMENTS
 from proxynas.engine import Protocol
+from proxynas.engine.checkpoint import CheckpointSettings
 from proxynas.engine.executors import ExecutorOptions, list_executors
 from proxynas.errors import ProxynasError
 from proxynas.spaces import Candidate, Choice, SearchSpace
@@ -36,13 +37,20 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpus-per-task", type=float, default=1.0, metavar="F", help="ray: CPUs per task")
     p.add_argument("--max-retries", type=int, default=ExecutorOptions.max_retries, metavar="N",
                    help=f"ray: retries of a stack whose worker process died (default: {ExecutorOptions.max_retries})")
+    p.add_argument("--checkpoint-epochs", type=int, default=CheckpointSettings.every_epochs, metavar="N",
+                   help="a training stack saves its state every N epochs (0: not by epochs, the default); a killed "
+                        "run resumes it from there (under $PROXYNAS_HOME/checkpoints)")
+    p.add_argument("--checkpoint-minutes", type=float, default=CheckpointSettings.every_minutes, metavar="M",
+                   help=f"... and every M minutes (default {CheckpointSettings.every_minutes:g}; 0 with "
+                        "--checkpoint-epochs 0: no checkpoints)")
 
 
 def executor_from(args: argparse.Namespace) -> ExecutorOptions:
     return ExecutorOptions(name=args.executor, device=args.device, workers=args.workers,
                            address=args.ray_address, gpus_per_task=args.gpus_per_task,
                            cpus_per_task=args.cpus_per_task, max_retries=args.max_retries,
-                           memory_budget=args.memory_budget)
+                           memory_budget=args.memory_budget,
+                           checkpoint=CheckpointSettings(args.checkpoint_epochs, args.checkpoint_minutes))
 
 
 def add_training_options(p: argparse.ArgumentParser, epochs: int) -> None:

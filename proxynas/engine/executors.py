@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from proxynas.engine.batching import default_stack_size, default_workers
+from proxynas.engine.checkpoint import CheckpointSettings
 from proxynas.engine.concurrent import WorkerStreams, serialized, side_by_side
 from proxynas.engine.cpu_memory import keep_freed_memory
 from proxynas.engine.device import resolve_device
@@ -41,6 +42,7 @@ class ExecutorOptions:
     cpus_per_task: float = 1.0  # ray: CPUs a stack's task holds
     max_retries: int = 2  # ray: retries of a task whose worker process died
     memory_budget: float | None = None  # stacks sized to this fraction of free device memory (engine.memory)
+    checkpoint: CheckpointSettings = field(default_factory=CheckpointSettings)  # when stacks save (engine.checkpoint)
 
     def __post_init__(self) -> None:
         if self.workers is not None and self.workers < 1:
@@ -69,6 +71,7 @@ class Executor(ABC):
     # the running ones end and are yielded; after ``now`` they stop at their next step, yielding nothing
     stop: StopRequest | None = None
     memory_budget: float | None = None  # ExecutorOptions.memory_budget (the planner reads it, engine.memory)
+    checkpoint: CheckpointSettings | None = None  # ExecutorOptions.checkpoint (runs.train_into_store reads it)
 
     @abstractmethod
     def run(self, task: TrainingTask, stacks: Sequence[list[Job]],
@@ -95,6 +98,7 @@ def make_executor(options: ExecutorOptions | None = None) -> Executor:
     options = ExecutorOptions() if options is None else options
     executor = EXECUTORS.get(options.name)(options)
     executor.memory_budget = options.memory_budget
+    executor.checkpoint = options.checkpoint
     return executor
 
 

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +24,9 @@ from proxynas.augment.cutmix import cutmix, draw_cutmix, mixed_loss
 from proxynas.datasets.base import TensorSet
 from proxynas.engine.accel import Accel
 from proxynas.engine.protocol import Protocol
+
+if TYPE_CHECKING:
+    from proxynas.engine.checkpoint import StackCheckpoint
 
 EpochHook = Callable[[int, Tensor], None]  # (epoch counted from 0, per-model mean loss on the device)
 
@@ -72,6 +76,7 @@ def fit(
     on_epoch: EpochHook | None = None,
     accel: Accel | None = None,
     stop: Callable[[], None] | None = None,
+    checkpoint: StackCheckpoint | None = None,
 ) -> FitReport:
     """Train the G models of ``stack`` on ``data`` (already on the stack's device).
 
@@ -83,6 +88,8 @@ def fit(
     inside the loop; ``on_epoch`` runs on the calling thread (with its CUDA stream current), may read the
     losses and evaluate the stack, and the stack is put back in training mode after it. ``stop`` is
     called before every step and may raise to end the training there (``engine.stopping``).
+    ``checkpoint`` (``engine.checkpoint``) resumes the training from its latest saved state and saves
+    after the epochs it says, so a resumed training equals an uninterrupted one bit for bit.
     """
     device = data.device
     accel = Accel.for_device(device) if accel is None else accel
@@ -96,8 +103,15 @@ def fit(
     failed_epoch = torch.full((g_count,), -1, dtype=torch.long, device=device)
     epoch_loss = torch.zeros(g_count, device=device)
     drops = set(protocol.decay_epochs())
+    generators = {"order": order_gens, "augment": augment_gens, "mix": mix_gens}
+    start = 0
+    resumed = None if checkpoint is None else checkpoint.resume(stack, optimizer, generators)
+    if resumed is not None:
+        start, epoch_loss, failed_epoch = resumed
+        for group in optimizer.param_groups:
+            group["lr"] = protocol.lr_at(start - 1) if start > 0 else protocol.lr
     stack.train()
-    for epoch in range(protocol.total_epochs):
+    for epoch in range(start, protocol.total_epochs):
         if epoch in drops:
             for group in optimizer.param_groups:
                 group["lr"] = protocol.lr_at(epoch)
@@ -132,6 +146,8 @@ def fit(
             epoch_loss += per_model.detach() * (index.shape[1] / n)
         bad = ~torch.isfinite(epoch_loss) & (failed_epoch < 0)
         failed_epoch = torch.where(bad, torch.full_like(failed_epoch, epoch), failed_epoch)
+        if checkpoint is not None:
+            checkpoint.after_epoch(epoch, stack, optimizer, generators, epoch_loss, failed_epoch)
         if on_epoch is not None:
             on_epoch(epoch, epoch_loss)
             stack.train()
