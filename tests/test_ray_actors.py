@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from proxynas.engine import Accel, Job, Protocol
+from proxynas.engine.checkpoint import CheckpointSettings
 from proxynas.engine.executors import ExecutorOptions, make_executor
 from proxynas.engine.run import TrainingTask
 from proxynas.errors import ProxynasError
@@ -74,13 +75,35 @@ class FailsAtStep(nn.Module):
         return self.stack(x)
 
 
+class Steps(nn.Module):
+    """Writes "pid" to ``log`` at each training step; the first training of the stack (no step logged
+    before it) waits at its ``hold``-th step, for the test to kill its process there."""
+
+    def __init__(self, stack: nn.Module, log: str, hold: int) -> None:
+        super().__init__()
+        self.stack, self.log, self.hold, self.calls = stack, log, hold, 0
+        self.first = not Path(log).exists()
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            with open(self.log, "a") as f:
+                f.write(f"{os.getpid()}\n")
+            if self.first and self.calls == self.hold:
+                time.sleep(120)  # killed here
+        return self.stack(x)
+
+
 class Logged:
     """PLAIN whose stacks write "pid candidate..." to ``log`` when built. The first build of ``hold``'s
-    stack then waits (the test kills its actor there); a stack of more than ``limit`` models, or one
-    holding ``unfit``, runs out of memory at its 6th training step (the second epoch's second)."""
+    stack then waits (the test kills its actor there), or with ``hold_step`` its first training waits at
+    that step, and every training step of it is logged to ``log``.steps (:class:`Steps`); a stack of more
+    than ``limit`` models, or one holding ``unfit``, runs out of memory at its 6th training step."""
 
-    def __init__(self, log: Path, hold: str | None = None, limit: int | None = None, unfit: str | None = None):
+    def __init__(self, log: Path, hold: str | None = None, limit: int | None = None, unfit: str | None = None,
+                 hold_step: int = 0):
         self.log, self.hold, self.limit, self.unfit, self.name = str(log), hold, limit, unfit, PLAIN.name
+        self.hold_step = hold_step
 
     def stack_key(self, candidate):
         return PLAIN.stack_key(candidate)
@@ -91,6 +114,8 @@ class Logged:
         stack = PLAIN.build_stack(candidates, seeds, shape, classes)
         with open(self.log, "a") as f:
             f.write(f"{os.getpid()} {' '.join(ids)}\n")
+        if self.hold in ids and self.hold_step:
+            return Steps(stack, f"{self.log}.steps", self.hold_step)
         if first:
             time.sleep(120)  # killed here
         if (self.limit is not None and len(ids) > self.limit) or self.unfit in ids:
@@ -103,8 +128,8 @@ def builds(log: Path) -> list[tuple[int, list[str]]]:
     return [(int(pid), ids.split()) for pid, ids in (line.split(" ", 1) for line in lines)]
 
 
-def plan_of(space, ids):
-    return Plan(space, [SPACE.parse(i) for i in ids], PROTOCOL, 1, "first100_digits", "digits")
+def plan_of(space, ids, protocol=PROTOCOL):
+    return Plan(space, [SPACE.parse(i) for i in ids], protocol, 1, "first100_digits", "digits")
 
 
 def rows(path: Path) -> list[tuple]:
@@ -112,18 +137,18 @@ def rows(path: Path) -> list[tuple]:
     return sorted(db.execute("SELECT candidate, seed, status, val_acc, test_acc, train_loss, reason FROM results"))
 
 
-def serial_rows(ids, data, path: Path) -> list[tuple]:
+def serial_rows(ids, data, path: Path, protocol=PROTOCOL) -> list[tuple]:
     with ResultsStore(path) as store:
-        train_into_store(plan_of(PLAIN, ids), store, data, executor=ExecutorOptions(name="serial", device="cpu"),
-                         max_models=1, accel=Accel())
+        train_into_store(plan_of(PLAIN, ids, protocol), store, data,
+                         executor=ExecutorOptions(name="serial", device="cpu"), max_models=1, accel=Accel())
     return rows(path)
 
 
-def on_ray(space, ids, data, path: Path, max_models: int = 1, **options):
+def on_ray(space, ids, data, path: Path, max_models: int = 1, protocol=PROTOCOL, **options):
     executor = make_executor(ExecutorOptions(name="ray", device="cpu", **options))
     with ResultsStore(path) as store:
-        trained = train_into_store(plan_of(space, ids), store, data, executor=executor, max_models=max_models,
-                                   accel=Accel())
+        trained = train_into_store(plan_of(space, ids, protocol), store, data, executor=executor,
+                                   max_models=max_models, accel=Accel())
     return executor, trained
 
 
@@ -139,13 +164,17 @@ def test_one_process_per_actor_trains_every_stack_of_a_run(cluster, data, tmp_pa
     assert executor.pool.started == 2 and executor.pool.alive == []  # killed when the run ended
 
 
-def kill_when_built(log: Path, victim: str) -> threading.Thread:
-    """A thread that SIGKILLs the process that built ``victim``'s stack first (mid-stack: that build waits)."""
+def kill_when_built(log: Path, victim: str, steps: Path | None = None, at_step: int = 0) -> threading.Thread:
+    """A thread that SIGKILLs the process that built ``victim``'s stack first (mid-stack: that build
+    waits), with ``steps`` once that process has logged ``at_step`` training steps there (and waits)."""
 
     def kill() -> None:
         deadline = time.time() + 120
         while time.time() < deadline:
             found = [pid for pid, ids in builds(log) if victim in ids]
+            if found and steps is not None:
+                logged = steps.read_text().split() if steps.exists() else []
+                found = found if logged.count(str(found[0])) >= at_step else []
             if found:
                 assert found[0] != os.getpid()
                 os.kill(found[0], signal.SIGKILL)
@@ -169,6 +198,27 @@ def test_a_killed_actor_is_replaced_and_the_run_equals_the_serial_one(cluster, d
     assert len(attempts) == 2 and attempts[0] != attempts[1]  # killed once, trained again by a new actor
     assert executor.pool.started == 3  # 2, and the one that replaced the killed one
     assert len({pid for pid, _ in builds(log)}) == 3 and attempts[0] not in executor.trained_by
+
+
+@pytest.mark.slow
+def test_a_killed_actors_stack_is_resumed_from_its_checkpoint_not_restarted(cluster, data, tmp_path):
+    """5 epochs of 4 steps, a checkpoint after every epoch; the victim's actor is killed at its 10th step
+    (mid third epoch): the new actor trains the last 3 epochs (12 steps), not 20, and the rows are the
+    serial executor's, bit for bit; the driver removes each stack's checkpoint once it is stored."""
+    log, ids, victim = tmp_path / "builds.log", OTHERS[:3], OTHERS[0]
+    protocol, folder = Protocol(epochs=5, batch_size=32), tmp_path / "checkpoints"
+    killer = kill_when_built(log, victim, Path(f"{log}.steps"), at_step=10)
+    executor, trained = on_ray(Logged(log, hold=victim, hold_step=10), ids, data, tmp_path / "ray.sqlite",
+                               protocol=protocol, checkpoint=CheckpointSettings(1, 0, str(folder)))
+    killer.join(timeout=5)
+    assert len(trained) == 3
+    assert rows(tmp_path / "ray.sqlite") == serial_rows(ids, data, tmp_path / "serial.sqlite", protocol)
+    first, retry = [pid for pid, built in builds(log) if victim in built]
+    steps = [int(line) for line in Path(f"{log}.steps").read_text().split()]
+    assert first != retry and steps.count(first) == 10
+    assert steps.count(retry) == 12  # epochs 3 to 5: resumed after epoch 2, not restarted (20)
+    assert first not in executor.trained_by and retry in executor.trained_by  # the new actor, or the other one
+    assert list(folder.iterdir()) == []
 
 
 @pytest.mark.slow
