@@ -245,6 +245,34 @@ def test_a_model_out_of_memory_alone_is_named_after_its_stack_mates_are_stored(c
     assert [len(ids) for _, ids in builds(log)] == [4, 2, 2, 1, 1, 1, 1, 1]
 
 
+class NotHere:
+    """PLAIN that cannot be unpickled outside the process that made it: an actor fails to start."""
+
+    def __init__(self) -> None:
+        self.name, self.pid = PLAIN.name, os.getpid()
+
+    def stack_key(self, candidate):
+        return PLAIN.stack_key(candidate)
+
+    def build_stack(self, candidates, seeds, shape, classes):
+        return PLAIN.build_stack(candidates, seeds, shape, classes)
+
+    def __setstate__(self, state):
+        if state["pid"] != os.getpid():
+            raise RuntimeError("this space does not load here")
+        self.__dict__.update(state)
+
+
+@pytest.mark.slow
+def test_an_actor_that_cannot_start_is_one_error_at_once(cluster, data, tmp_path):
+    with pytest.raises(ProxynasError) as err:
+        on_ray(NotHere(), SAME_SHAPE + OTHERS, data, tmp_path / "ray.sqlite", max_retries=5)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("a Ray actor could not start")
+    assert "this space does not load here" in message, message
+    assert rows(tmp_path / "ray.sqlite") == []
+
+
 NODES = [{"Alive": True, "Resources": {"CPU": 16.0, "GPU": 2.0}}]
 
 

@@ -20,8 +20,9 @@ the outcomes.
   the stack it was training is sent again, at most ``max_retries`` times. A stack still lost after that
   is reported by a :class:`ProxynasError` naming its candidates, raised after the outcomes of every
   other stack have been yielded (and so stored). An exception raised by the training itself is not
-  retried: it is raised at once, as the local executor does. A model whose loss becomes NaN is an
-  outcome with status ``failed``, not a fault.
+  retried: it is raised at once, as the local executor does, and so is an actor that fails to start
+  (its replacements would too). A model whose loss becomes NaN is an outcome with status ``failed``,
+  not a fault.
 - **Stopping** (``engine.stopping``): asked to finish (the first SIGINT/SIGTERM), the driver sends no
   new stack and yields the running ones' outcomes as they end (a stack whose actor dies meanwhile is
   still retried); asked to stop now, it kills the actors (their stacks are discarded) and returns at once.
@@ -119,6 +120,8 @@ class RayExecutor(Executor):
                     raise
                 except RayError as err:  # the actor (or its node) died
                     pool.discard(actor)
+                    if getattr(err, "actor_init_failed", False):  # it could not even start: so would the next
+                        raise start_error(err) from None
                     if tries < self.options.max_retries:
                         log.warning("an actor died training a stack of %d (%s); sending it to a new one",
                                     len(stack), first_line(err))
@@ -149,6 +152,15 @@ class RayExecutor(Executor):
 
 def first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:200]}"
+
+
+def start_error(err: BaseException) -> ProxynasError:
+    """A one-line error for an actor that failed to start (placing the data, importing the space)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    cause = next((line for line in reversed(lines) if "Error" in line.split(":")[0]), lines[-1] if lines else "")
+    return ProxynasError(f"a Ray actor could not start: {cause[:300]}",
+                         "every result finished so far is in the store; fix what it names (the workers need "
+                         "proxynas, torch and the space's code, and room for the data on their device) and rerun")
 
 
 def lost_error(lost: list[tuple[list[Job], str]]) -> ProxynasError:
