@@ -28,7 +28,8 @@ class ActorPool:
     """The :class:`~proxynas.scaleout.worker.StackWorker` actors training one run's stacks."""
 
     def __init__(self, shape: TaskShape, payload: ray.ObjectRef) -> None:
-        self.shape, self.payload = shape, payload
+        self.shape = shape
+        self.payload: ray.ObjectRef | None = payload  # the run's data in the object store, until the pool closes
         self.remote = ray.remote(**actor_options(shape))(StackWorker)
         self.fraction = memory_fraction(shape.num_gpus)
         self.idle: list[Actor] = []
@@ -56,7 +57,7 @@ class ActorPool:
         ray.kill(actor, no_restart=True)  # dead already, or failing: make sure it holds nothing
 
     def close(self) -> None:
-        """Kill every actor: their stacks in flight, if any, are discarded."""
+        """Kill every actor (their stacks in flight, if any, are discarded) and let go of the run's data."""
         for actor in self.alive:
             ray.kill(actor, no_restart=True)
-        self.alive, self.idle = [], []
+        self.alive, self.idle, self.payload = [], [], None
