@@ -50,12 +50,12 @@ from proxynas.scaleout.worker import StackResult
 log = logging.getLogger(__name__)
 
 NAMED = 30  # candidates named in the error of a lost run, at most
-POLL_SECONDS = 0.5  # how often the driver looks at a stop request while it waits for tasks
+POLL_SECONDS = 0.5  # how often the driver looks at a stop request while it waits for stacks
 
 
 class RayExecutor(Executor):
     """Stacks trained by Ray actors on the cluster at ``options.address`` ("auto": the running cluster; None:
-    ``$RAY_ADDRESS``, else a local Ray); the driver yields outcomes as tasks finish (``ray.wait``)."""
+    ``$RAY_ADDRESS``, else a local Ray); the driver yields outcomes as stacks finish (``ray.wait``)."""
 
     def __init__(self, options: ExecutorOptions) -> None:
         self.options = options
@@ -65,11 +65,11 @@ class RayExecutor(Executor):
         self.trained_by: dict[int, int] = {}  # actor process id: stacks it trained, over this executor's runs
 
     def shape(self) -> TaskShape:
-        """The stacks' task shape on this cluster (joins the cluster on the first call)."""
+        """The shape of the actors on this cluster (joins the cluster on the first call)."""
         if self._shape is None:
             connect(self.options.address)
             self._shape = task_shape(self.options, ray.nodes())
-            log.info("Ray tasks: %s, %g CPU(s) and %g GPU(s) each", self._shape.device, self._shape.num_cpus,
+            log.info("Ray actors: %s, %g CPU(s) and %g GPU(s) each", self._shape.device, self._shape.num_cpus,
                      self._shape.num_gpus)
         return self._shape
 
@@ -144,8 +144,8 @@ class RayExecutor(Executor):
             raise lost_error(lost)
 
     def report_running(self, in_flight: int, shape: TaskShape) -> None:
-        """Tell ``on_running`` how many tasks run now: those in flight, at most as many as the cluster's
-        nodes hold at once (Ray starts a task as soon as its resources are free)."""
+        """Tell ``on_running`` how many stacks train now: those sent, at most as many as the cluster's
+        nodes hold at once (an actor starts as soon as its resources are free)."""
         if self.on_running is not None:
             self.on_running(min(in_flight, shape.slots(ray.nodes())) if in_flight else 0)
 
