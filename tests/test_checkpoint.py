@@ -6,17 +6,31 @@ once its outcomes are stored."""
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
+from kill_support import stored_rows
 from test_engine_invariant import IDS, PLAIN, SPACE, FailsAtStep
+from test_stopping import make_proxy
 
 from proxynas.augment import make_augment
+from proxynas.cli import main
 from proxynas.datasets import dataset_info
 from proxynas.engine import Accel, Job, Protocol
 from proxynas.engine.checkpoint import Checkpoints, CheckpointSettings, models_prefix
+from proxynas.engine.executors import ExecutorOptions
 from proxynas.engine.run import TrainingTask
 from proxynas.engine.stopping import Halted
+from proxynas.runs import Plan, TrainingData, train_into_store
+from proxynas.store import ResultsStore
+from search_spaces import get_space
 
 EVERY_EPOCH = CheckpointSettings(every_epochs=1, every_minutes=0)
 
@@ -131,3 +145,89 @@ def test_a_checkpoint_of_other_code_is_ignored_with_a_log_line(digits, tmp_path,
     assert "written by another code (proxynas '0.1.0' in the file, '0.0.0-other' here)" in caplog.text
     assert "resuming" not in caplog.text
     assert results(again) == results(plain)
+
+
+# a real search killed with SIGKILL mid-training and run again: 4 steps an epoch (batch 25 of 100 images)
+KILLED = ["search", "--proxy", "random_digits_ipc10", "--arch", "d1_w32_relu_instancenorm_avgpool",
+          "--arch", "d1_w32_relu_batchnorm_avgpool", "--device", "cpu", "--stack", "2", "--workers", "1",
+          "--epochs", "24", "--batch-size", "25"]
+
+
+def rows(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as con:
+        return con.execute("SELECT candidate, seed, status, val_acc, test_acc, train_loss, epochs FROM results "
+                           "ORDER BY candidate, seed").fetchall()
+
+
+@pytest.mark.slow
+def test_a_search_killed_mid_epoch_resumes_and_stores_the_rows_of_an_uninterrupted_one(tmp_path, digits):
+    homes = {name: tmp_path / name for name in ("whole", "killed")}
+    for home in homes.values():
+        make_proxy(home, digits)
+    env = {name: {**os.environ, "PROXYNAS_HOME": str(home)} for name, home in homes.items()}
+    command = [sys.executable, "-m", "proxynas", *KILLED]
+    whole = subprocess.Popen([*command, "--checkpoint-minutes", "0"], env=env["whole"],  # no checkpoints
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    folder = homes["killed"] / "checkpoints"
+    killed = subprocess.Popen([*command, "--checkpoint-epochs", "2"], env=env["killed"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not (folder.exists() and any(folder.glob("*.pt"))):
+            assert killed.poll() is None and time.monotonic() < deadline, "no checkpoint before the end"
+            time.sleep(0.02)
+        killed.send_signal(signal.SIGKILL)  # as the kernel's OOM killer or a preemption would
+    finally:
+        killed.kill()
+        killed.wait()
+    assert stored_rows(homes["killed"] / "results.sqlite") == 0
+    [saved] = folder.glob("*.pt")
+    epoch = torch.load(saved, weights_only=True)["state"]["epoch"]
+    assert 0 < epoch < 24
+    again = subprocess.run([*command, "--checkpoint-epochs", "2"], env=env["killed"], capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"from epoch {epoch} (checkpoint {saved.name})" in again.stderr, again.stderr
+    assert whole.wait(timeout=300) == 0, whole.stderr.read()
+    assert rows(homes["killed"] / "results.sqlite") == rows(homes["whole"] / "results.sqlite")
+    assert len(rows(homes["whole"] / "results.sqlite")) == 2
+    assert list(folder.iterdir()) == []  # removed once the stack's rows were stored
+
+
+def test_a_fused_stack_split_starts_its_halves_from_epoch_0_saying_so(digits, tmp_path, caplog):
+    class FusedSplit(SplitSpace):
+        def build_stack(self, candidates, seeds, shape, classes):
+            stack = FailsAtStep(SPACE.build_stack(candidates, seeds, shape, classes),
+                                self.step if len(candidates) > 2 else 0)
+            self.steps.append(stack)
+            return stack
+
+    space = FusedSplit(step=4 * 2 + 2)
+    task = task_for(space, digits, Protocol(epochs=3, batch_size=32), folder=tmp_path)
+    with caplog.at_level(logging.INFO, "proxynas.engine.run"):
+        split = task.trainer().train_splitting(jobs(4))
+    assert [o.status for o in split] == ["done"] * 4
+    assert [c.calls for c in space.steps] == [10, 12, 12]  # the halves trained all three epochs
+    assert "a fused stack): its halves start from epoch 0" in caplog.text
+
+
+def test_the_pipeline_removes_a_stack_checkpoint_once_its_rows_are_stored(digits, tmp_path, home):
+    space = get_space("dc_convnet")
+    plan = Plan(space, [space.parse(i) for i in IDS[:2]], Protocol(epochs=2, batch_size=64), seeds=1,
+                trainset="tiny_digits", dataset="digits")
+    options = ExecutorOptions(name="serial", checkpoint=EVERY_EPOCH)
+    seen = []
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        train_into_store(plan, store, TrainingData(digits.train, digits.val, digits.test), executor=options,
+                         max_models=1, on_outcome=lambda o: seen.append((o.checkpoint, Path(o.checkpoint[0]).exists())))
+    assert [(Path(path).parent, size, there) for (path, size), there in seen] == [(home / "checkpoints", 1, False)] * 2
+    assert len({path for (path, _), _ in seen}) == 2 and list((home / "checkpoints").iterdir()) == []
+
+
+@pytest.mark.parametrize("flag, value", [("--checkpoint-epochs", "-1"), ("--checkpoint-minutes", "-2")])
+def test_a_bad_checkpoint_setting_is_a_one_line_error(home, capsys, flag, value):
+    argv = ["search", "--proxy", "random_digits_ipc5", "--arch", "d1_w32_relu_none_avgpool", "--epochs", "1",
+            "--device", "cpu"]
+    assert main([*argv, flag, value]) == 2
+    err = capsys.readouterr().err
+    assert flag in err and len(err.strip().splitlines()) == 1
