@@ -27,8 +27,8 @@ from proxynas.engine import Accel, Job, Protocol
 from proxynas.engine.checkpoint import Checkpoints, CheckpointSettings, models_prefix
 from proxynas.engine.executors import ExecutorOptions
 from proxynas.engine.run import TrainingTask
-from proxynas.engine.stopping import Halted
-from proxynas.runs import Plan, TrainingData, train_into_store
+from proxynas.engine.stopping import Halted, Interrupted, StopRequest
+from proxynas.runs import Plan, TrainingData, plan_rows, train_into_store
 from proxynas.store import ResultsStore
 from search_spaces import get_space
 
@@ -83,12 +83,12 @@ def test_a_stack_stopped_mid_epoch_resumes_bitwise(digits, tmp_path, caplog, nam
         path.unlink()
     with pytest.raises(Halted):
         task.trainer(stop=StopAt(4 * 3 + 2)).train_stack(jobs())  # the last epoch's second step
-    assert len(list(tmp_path.iterdir())) == 1
+    assert len(list(tmp_path.glob("*.pt"))) == 1
     with caplog.at_level(logging.WARNING, "proxynas.engine.checkpoint"):
         resumed = task.trainer().train_stack(jobs())  # another trainer: as another process would
     assert "from epoch 3" in caplog.text
     assert results(resumed) == results(plain)
-    assert resumed[0].checkpoint == (str(next(tmp_path.iterdir())), 2)
+    assert resumed[0].checkpoint == (str(next(tmp_path.glob("*.pt"))), 2)
 
 
 class SplitSpace:
@@ -120,7 +120,8 @@ def test_an_out_of_memory_split_continues_from_the_parent_checkpoint(digits, tmp
     assert [c.calls for c in space.steps] == [10, 8, 8]  # the halves trained epochs 3 and 4 only
     assert caplog.text.count("from epoch 2 (checkpoint inherited") == 2
     halves = {o.checkpoint for o in split}
-    assert len(halves) == 2 and {p.name for p in (tmp_path / "b").iterdir()} == {p.rsplit("/", 1)[1] for p, _ in halves}
+    assert len(halves) == 2
+    assert {p.name for p in (tmp_path / "b").glob("*.pt")} == {Path(p).name for p, _ in halves}
 
 
 def test_a_fused_stack_says_its_halves_start_from_epoch_0(digits):
@@ -134,7 +135,7 @@ def test_a_checkpoint_of_other_code_is_ignored_with_a_log_line(digits, tmp_path,
     protocol = Protocol(epochs=3, batch_size=32)
     task = task_for(PLAIN, digits, protocol, folder=tmp_path)
     plain = task.trainer().train_stack(jobs())
-    next(tmp_path.iterdir()).unlink()
+    next(tmp_path.glob("*.pt")).unlink()
     with pytest.raises(Halted):
         task.trainer(stop=StopAt(4 * 2 + 1)).train_stack(jobs())
     import proxynas
@@ -231,3 +232,31 @@ def test_a_bad_checkpoint_setting_is_a_one_line_error(home, capsys, flag, value)
     assert main([*argv, flag, value]) == 2
     err = capsys.readouterr().err
     assert flag in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_rerun_plans_a_saved_stack_as_it_was_saved_and_resumes_it(digits, tmp_path, home, caplog):
+    """Stacks sized otherwise on the rerun (here: 4 models a stack, not 2) keep the saved one whole."""
+    space = get_space("dc_convnet")
+    plan = Plan(space, [space.parse(i) for i in IDS], Protocol(epochs=3, batch_size=32), seeds=1,
+                trainset="tiny_digits", dataset="digits")
+    data = TrainingData(digits.train.subset(torch.arange(100)), digits.val, digits.test)
+    options = ExecutorOptions(name="serial", checkpoint=EVERY_EPOCH)
+    with ResultsStore(tmp_path / "whole.sqlite") as store:
+        train_into_store(plan, store, data, executor=ExecutorOptions(name="serial"), max_models=2)
+        whole = sorted((r.candidate, r.train_loss, r.val_acc, r.test_acc) for r in plan_rows(store, plan))
+    stop = StopRequest(notify=lambda message: None)
+
+    def halt(end):
+        if end.epoch == 1:
+            stop.stop_now("a test")
+
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        with pytest.raises(Interrupted):
+            train_into_store(plan, store, data, executor=options, max_models=2, stop=stop, on_epoch=halt)
+        assert len(list((home / "checkpoints").glob("*.pt"))) == 1
+        with caplog.at_level(logging.INFO, "proxynas.engine.checkpoint"):
+            train_into_store(plan, store, data, executor=options, max_models=4)
+        rows = sorted((r.candidate, r.train_loss, r.val_acc, r.test_acc) for r in plan_rows(store, plan))
+    assert "1 stack(s) planned as their checkpoints were saved" in caplog.text and "from epoch 2" in caplog.text
+    assert rows == whole
+    assert list((home / "checkpoints").iterdir()) == []
