@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torch
 from kill_support import stored_rows
 from test_engine_invariant import IDS, PLAIN, SPACE, FailsAtStep
 from test_stopping import make_proxy
+from torch import nn
 
 from proxynas.augment import make_augment
 from proxynas.cli import main
@@ -260,3 +262,69 @@ def test_a_rerun_plans_a_saved_stack_as_it_was_saved_and_resumes_it(digits, tmp_
     assert "1 stack(s) planned as their checkpoints were saved" in caplog.text and "from epoch 2" in caplog.text
     assert rows == whole
     assert list((home / "checkpoints").iterdir()) == []
+
+
+class StepLog(nn.Module):
+    """A stack that appends its process id to ``log`` at every training step, a little slowly (so that
+    a kill lands mid-training whatever the machine's speed)."""
+
+    def __init__(self, stack: nn.Module, log: str) -> None:
+        super().__init__()
+        self.stack, self.log = stack, log
+
+    def forward(self, x):
+        if self.training:
+            with open(self.log, "a") as f:
+                f.write(f"{os.getpid()}\n")
+            time.sleep(0.05)
+        return self.stack(x)
+
+
+class Logged:
+    def __init__(self, log: Path) -> None:
+        self.log, self.name = str(log), SPACE.name
+
+    def stack_key(self, candidate):
+        return SPACE.stack_key(candidate)
+
+    def build_stack(self, candidates, seeds, shape, classes):
+        return StepLog(SPACE.build_stack(candidates, seeds, shape, classes), self.log)
+
+
+@pytest.mark.slow
+def test_a_ray_task_whose_worker_is_killed_resumes_from_its_checkpoint_in_the_retry(digits, tmp_path):
+    ray = pytest.importorskip("ray")
+    log, folder = tmp_path / "steps.log", tmp_path / "checkpoints"
+    protocol = Protocol(epochs=6, batch_size=32)  # 4 steps an epoch on 100 images: 24 steps
+    data = TrainingData(digits.train.subset(torch.arange(100)), digits.val, digits.test)
+    plan = Plan(Logged(log), [SPACE.parse(IDS[0])], protocol, 1, "first100_digits", "digits")
+    with ResultsStore(tmp_path / "local.sqlite") as store:
+        train_into_store(plan, store, data, executor=ExecutorOptions(device="cpu", workers=1), max_models=1,
+                         accel=Accel())
+    log.unlink()
+
+    def kill() -> None:  # the worker, as soon as its stack has saved once
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not any(folder.glob("*.pt")):
+            time.sleep(0.01)
+        os.kill(int(log.read_text().split()[-1]), signal.SIGKILL)
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(address="local", num_cpus=1, include_dashboard=False)
+    try:
+        killer = threading.Thread(target=kill, daemon=True)
+        killer.start()
+        options = ExecutorOptions(name="ray", device="cpu", max_retries=1,
+                                  checkpoint=CheckpointSettings(2, 0, str(folder)))
+        with ResultsStore(tmp_path / "ray.sqlite") as store:
+            train_into_store(plan, store, data, executor=options, max_models=1, accel=Accel())
+        killer.join(timeout=5)
+    finally:
+        ray.shutdown()
+        ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    steps = log.read_text().split()
+    first, retry = steps[0], steps[-1]
+    assert first != retry  # killed once, retried in another process
+    assert steps.count(first) >= 8 and steps.count(retry) % 4 == 0 and steps.count(retry) < 24  # resumed
+    assert rows(tmp_path / "ray.sqlite") == rows(tmp_path / "local.sqlite")
+    assert not any(folder.glob("*.pt"))
