@@ -130,6 +130,8 @@ def train_into_store(
         checkpoints = Checkpoints(executor.checkpoint, plan.space.name, identity, plan.key(), regime or "")
     task = TrainingTask(plan.space, data.train, data.val, data.test, plan.protocol, augment, accel, checkpoints)
     stacks = sized_by_memory(plan_stacks(todo, plan.space, stack, data.train.shape), task, executor, accel)
+    if checkpoints is not None:
+        stacks = checkpoints.replan(stacks)
     signals = on_signals(StopRequest()) if stop is None else contextlib.nullcontext(stop)
     step = store.begin_step(command, plan.trainset, identity, plan.key(), regime or "")
     start, stored, cleanup = time.perf_counter(), 0, Cleanup()

@@ -109,6 +109,31 @@ class Checkpoints:
         blob = json.dumps(self.content(jobs), sort_keys=True).encode()
         return self.settings.directory() / f"{hashlib.sha256(blob).hexdigest()[:32]}.pt"
 
+    def replan(self, stacks: Sequence[list[Job]]) -> list[list[Job]]:
+        """``stacks`` with the jobs of this task's saved checkpoints grouped as they were saved, first.
+
+        A rerun may plan other stacks than the run that saved (stacks sized by the free memory of the
+        moment): a saved stack whose jobs are all still to train is kept whole, so it resumes."""
+        todo = {(job.candidate.id, job.seed): job for stack in stacks for job in stack}
+        saved: list[list[Job]] = []
+        folder = self.settings.directory()
+        for card in sorted(folder.glob("*.json")):
+            try:
+                content = json.loads(card.read_text())
+            except (OSError, ValueError):
+                continue
+            if not isinstance(content, dict) or not card.with_suffix(".pt").exists():
+                continue
+            keys = list(zip(content.get("candidates", []), content.get("seeds", []), strict=False))
+            mine = all(content.get(k) == v for k, v in self.content([]).items() if k not in ("candidates", "seeds"))
+            if mine and keys and all(key in todo for key in keys):
+                saved.append([todo.pop(key) for key in keys])
+        if not saved:
+            return list(stacks)
+        log.info("%d stack(s) planned as their checkpoints were saved, to resume them", len(saved))
+        rest = [[job for job in stack if (job.candidate.id, job.seed) in todo] for stack in stacks]
+        return saved + [stack for stack in rest if stack]
+
     def stack(self, jobs: Sequence[Job], device: torch.device, accel: Accel, clock: StackClock | None = None,
               inherited: TrainState | None = None) -> StackCheckpoint:
         """The checkpointing of one training of ``jobs`` (what ``engine.fit`` talks to)."""
@@ -284,7 +309,11 @@ class StackCheckpoint:
     def save(self, state: TrainState) -> None:
         blob = {"format": FORMAT, "content": json.dumps(self.checkpoints.content(self.jobs)),
                 "code": json.dumps(code_fingerprint(self.device, self.accel)), "state": vars(state)}
-        atomic_write(self.path, lambda f: torch.save(blob, f), what="the stack checkpoint")
+        path = self.path
+        atomic_write(path, lambda f: torch.save(blob, f), what="the stack checkpoint")
+        if not path.with_suffix(".json").exists():  # its content, read by Checkpoints.replan
+            atomic_write(path.with_suffix(".json"), lambda f: f.write(blob["content"].encode()),
+                         what="the stack checkpoint's card")
         self._saved_at = time.monotonic()
         log.debug("checkpoint of %s after epoch %d", names(self.jobs), state.epoch)
 
@@ -293,9 +322,10 @@ class StackCheckpoint:
 
 
 def remove(path: Path | str) -> None:
-    """Remove a checkpoint file; one already gone is fine."""
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+    """Remove a checkpoint file and its card; one already gone is fine."""
+    for name in (Path(path), Path(path).with_suffix(".json")):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
 
 
 def restore_global_rng(states: dict[str, Tensor], device: torch.device) -> None:
