@@ -1,5 +1,5 @@
-"""The actors of one run: started as the cluster's slots allow, idle ones handed out, dead ones replaced,
-all killed when the run ends."""
+"""The actors of one run: started as the cluster's slots allow, handed out once started and idle, dead
+ones replaced, all killed when the run ends."""
 
 from __future__ import annotations
 
@@ -32,17 +32,31 @@ class ActorPool:
         self.payload: ray.ObjectRef | None = payload  # the run's data in the object store, until the pool closes
         self.remote = ray.remote(**actor_options(shape))(StackWorker)
         self.fraction = memory_fraction(shape.num_gpus)
-        self.idle: list[Actor] = []
-        self.alive: list[Actor] = []
+        self.idle: list[Actor] = []  # started, training nothing
+        self.alive: list[Actor] = []  # started or starting
+        # an actor starting (Ray places it once its resources are free, which another job may hold): the
+        # ref of its first call, which answers once it has started; no stack waits on such an actor
+        self.starting: dict[ray.ObjectRef, Actor] = {}
         self.started = 0  # actors started over the run, replacements included
 
     def grow(self, size: int) -> None:
-        """Start actors until ``size`` are alive (Ray places each as soon as its resources are free)."""
+        """Start actors until ``size`` are alive or starting."""
         while len(self.alive) < size:
             actor = self.remote.remote(self.payload, self.shape.device, self.shape.threads, self.fraction)
             self.alive.append(actor)
-            self.idle.append(actor)
+            self.starting[actor.pid.remote()] = actor
             self.started += 1
+
+    def ready(self, ref: ray.ObjectRef) -> None:
+        """The actor of ``ref`` (a key of :attr:`starting`) has answered: idle, or, when it failed to
+        start, forgotten; raises its error (``RayError``; ``actor_init_failed`` when its constructor raised)."""
+        actor = self.starting.pop(ref)
+        try:
+            ray.get(ref)
+        except Exception:
+            self.discard(actor)
+            raise
+        self.idle.append(actor)
 
     def take(self) -> Actor:
         return self.idle.pop()
@@ -60,4 +74,4 @@ class ActorPool:
         """Kill every actor (their stacks in flight, if any, are discarded) and let go of the run's data."""
         for actor in self.alive:
             ray.kill(actor, no_restart=True)
-        self.alive, self.idle, self.payload = [], [], None
+        self.alive, self.idle, self.starting, self.payload = [], [], {}, None

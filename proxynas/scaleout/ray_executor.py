@@ -4,8 +4,8 @@ the outcomes.
 - **Actors**: one :class:`~proxynas.scaleout.worker.StackWorker` per slot of the cluster (a GPU, a
   fraction of one, or ``--cpus-per-task`` CPUs), at most as many as stacks are left, started when the
   run starts and killed when it ends (``scaleout.pool``). Each process starts once and trains stack
-  after stack; a stack goes to an idle actor. Counted again as stacks finish, a cluster that grows
-  gets more actors.
+  after stack; a stack goes to an actor that has started and is idle (never to one still waiting for
+  resources another job holds). Counted again as stacks finish, a cluster that grows gets more actors.
 - **Data**: the task (space, training, validation and test sets, protocol) goes to Ray's object store
   once per run, from the CPU; each actor fetches it and places it on its device once, when it starts.
 - **Resources**: an actor holds ``--cpus-per-task`` CPUs (its torch threads) and ``--gpus-per-task``
@@ -90,6 +90,8 @@ class RayExecutor(Executor):
         retry: deque[tuple[list[Job], int]] = deque()  # stacks whose actor died: sent again even when finishing
         pending: dict[ray.ObjectRef, tuple[list[Job], int, Actor]] = {}
         lost: list[tuple[list[Job], str]] = []
+        # actors that may die while starting (killed, their node lost) before the run gives up
+        start_deaths, start_budget = 0, (self.options.max_retries + 1) * max(1, shape.slots(ray.nodes()))
         stop = self.stop
         try:
             while waiting or retry or pending:
@@ -105,12 +107,23 @@ class RayExecutor(Executor):
                         pending[actor.train.remote(stack)] = (stack, tries, actor)
                         if stop is not None and not tries:
                             stop.started(id(stack), [job.candidate.id for job in stack])
-                if not pending:
+                if not pending and not (pool.starting and (waiting or retry)):
                     break
                 self.report_running(len(pending), shape)
-                ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
+                ready, _ = ray.wait([*pending, *pool.starting], num_returns=1, timeout=POLL_SECONDS)
                 if not ready:
                     continue  # look at the stop request again
+                if ready[0] in pool.starting:
+                    try:
+                        pool.ready(ready[0])  # idle now: the next round sends it a stack
+                    except RayError as err:
+                        if getattr(err, "actor_init_failed", False):  # it could not start: nor would the next
+                            raise start_error(err) from None
+                        start_deaths += 1
+                        if start_deaths > start_budget:
+                            raise start_error(err) from None
+                        log.warning("an actor died starting (%s); starting another", first_line(err))
+                    continue
                 stack, tries, actor = pending.pop(ready[0])
                 try:
                     result: StackResult = ray.get(ready[0])
