@@ -27,7 +27,7 @@ from proxynas.augment import make_augment
 from proxynas.cli import main
 from proxynas.datasets import dataset_info
 from proxynas.engine import Accel, Job, Protocol
-from proxynas.engine.checkpoint import Checkpoints, CheckpointSettings, models_prefix
+from proxynas.engine.checkpoint import Checkpoints, CheckpointSettings, models_prefix, remove
 from proxynas.engine.executors import ExecutorOptions
 from proxynas.engine.run import TrainingTask
 from proxynas.engine.stopping import Halted, Interrupted, StopRequest
@@ -350,3 +350,12 @@ def test_a_checkpoint_the_disk_refuses_is_a_warning_and_the_training_goes_on(dig
     assert caplog.text.count("cannot write the stack checkpoint") == 2 and "[EFBIG]" in caplog.text
     assert "trains on, saving again when next due" in caplog.text
     assert results(refused) == results(plain) and list(tmp_path.iterdir()) == []
+
+
+def test_removing_a_checkpoint_removes_its_card_and_what_a_killed_writer_left(tmp_path):
+    names = ["k.pt", "k.json", ".k.pt.x1y2.tmp", ".k.json.z3.tmp", "other.pt", ".other.pt.q.tmp"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    remove(tmp_path / "k.pt")
+    remove(tmp_path / "gone.pt")  # nothing there: fine
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.pt.q.tmp", "other.pt"]

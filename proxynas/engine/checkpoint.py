@@ -315,10 +315,10 @@ class StackCheckpoint:
                 "code": json.dumps(code_fingerprint(self.device, self.accel)), "state": vars(state)}
         path = self.path
         try:
-            atomic_write(path, lambda f: save_to(blob, f), what="the stack checkpoint")
             if not path.with_suffix(".json").exists():  # its content, read by Checkpoints.replan
                 atomic_write(path.with_suffix(".json"), lambda f: f.write(blob["content"].encode()),
                              what="the stack checkpoint's card")
+            atomic_write(path, lambda f: save_to(blob, f), what="the stack checkpoint")
         except ProxynasError as err:  # a checkpoint is insurance: the training goes on without it
             log.warning("%s; %s trains on, saving again when next due", err, names(self.jobs))
         self._saved_at = time.monotonic()
@@ -340,10 +340,13 @@ def save_to(blob: dict[str, Any], f: BinaryIO) -> None:
 
 
 def remove(path: Path | str) -> None:
-    """Remove a checkpoint file and its card; one already gone is fine."""
-    for name in (Path(path), Path(path).with_suffix(".json")):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)
+    """Remove a checkpoint file, its card and what a killed writer left of them (``atomic_write``'s
+    hidden temporaries); one already gone is fine."""
+    path = Path(path)
+    for name in (path, path.with_suffix(".json")):
+        for leftover in (name, *path.parent.glob(f".{name.name}.*.tmp")):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
 
 
 def restore_global_rng(states: dict[str, Tensor], device: torch.device) -> None:
