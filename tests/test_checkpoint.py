@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -26,7 +27,7 @@ from proxynas.augment import make_augment
 from proxynas.cli import main
 from proxynas.datasets import dataset_info
 from proxynas.engine import Accel, Job, Protocol
-from proxynas.engine.checkpoint import Checkpoints, CheckpointSettings, models_prefix
+from proxynas.engine.checkpoint import Checkpoints, CheckpointSettings, models_prefix, remove
 from proxynas.engine.executors import ExecutorOptions
 from proxynas.engine.run import TrainingTask
 from proxynas.engine.stopping import Halted, Interrupted, StopRequest
@@ -328,3 +329,33 @@ def test_a_ray_task_whose_worker_is_killed_resumes_from_its_checkpoint_in_the_re
     assert steps.count(first) >= 8 and steps.count(retry) % 4 == 0 and steps.count(retry) < 24  # resumed
     assert rows(tmp_path / "ray.sqlite") == rows(tmp_path / "local.sqlite")
     assert not any(folder.glob("*.pt"))
+
+
+def test_a_checkpoint_the_disk_refuses_is_a_warning_and_the_training_goes_on(digits, tmp_path, caplog):
+    """The disk is made to refuse for real: a file size limit (RLIMIT_FSIZE, SIGXFSZ ignored), as in
+    ``test_atomic_io``; the stack's checkpoint is larger than it."""
+    protocol = Protocol(epochs=2, batch_size=32)
+    plain = task_for(PLAIN, digits, protocol, CheckpointSettings(0, 0)).trainer().train_stack(jobs())
+    task = task_for(PLAIN, digits, protocol, folder=tmp_path)
+    task.checkpoints.settings.directory()
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, hard))
+    try:
+        with caplog.at_level(logging.WARNING, "proxynas.engine.checkpoint"):
+            refused = task.trainer().train_stack(jobs())
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+    assert caplog.text.count("cannot write the stack checkpoint") == 2 and "[EFBIG]" in caplog.text
+    assert "trains on, saving again when next due" in caplog.text
+    assert results(refused) == results(plain) and list(tmp_path.iterdir()) == []
+
+
+def test_removing_a_checkpoint_removes_its_card_and_what_a_killed_writer_left(tmp_path):
+    names = ["k.pt", "k.json", ".k.pt.x1y2.tmp", ".k.json.z3.tmp", "other.pt", ".other.pt.q.tmp"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    remove(tmp_path / "k.pt")
+    remove(tmp_path / "gone.pt")  # nothing there: fine
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.pt.q.tmp", "other.pt"]

@@ -43,7 +43,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import torch
 from torch import Tensor, nn
@@ -248,7 +248,11 @@ class StackCheckpoint:
             log.warning("checkpoint %s was written by another %s (%s); ignored", path.name,
                         " and ".join(differs), describe_difference(found, expected))
             return None
-        return TrainState(**blob["state"])
+        try:
+            return TrainState(**blob["state"])
+        except (KeyError, TypeError) as err:
+            log.warning("checkpoint %s is incomplete (%s); ignored", path.name, err)
+            return None
 
     def resume(self, stack: nn.Module, optimizer: torch.optim.Optimizer,
                generators: Generators) -> tuple[int, Tensor, Tensor] | None:
@@ -310,10 +314,13 @@ class StackCheckpoint:
         blob = {"format": FORMAT, "content": json.dumps(self.checkpoints.content(self.jobs)),
                 "code": json.dumps(code_fingerprint(self.device, self.accel)), "state": vars(state)}
         path = self.path
-        atomic_write(path, lambda f: torch.save(blob, f), what="the stack checkpoint")
-        if not path.with_suffix(".json").exists():  # its content, read by Checkpoints.replan
-            atomic_write(path.with_suffix(".json"), lambda f: f.write(blob["content"].encode()),
-                         what="the stack checkpoint's card")
+        try:
+            if not path.with_suffix(".json").exists():  # its content, read by Checkpoints.replan
+                atomic_write(path.with_suffix(".json"), lambda f: f.write(blob["content"].encode()),
+                             what="the stack checkpoint's card")
+            atomic_write(path, lambda f: save_to(blob, f), what="the stack checkpoint")
+        except ProxynasError as err:  # a checkpoint is insurance: the training goes on without it
+            log.warning("%s; %s trains on, saving again when next due", err, names(self.jobs))
         self._saved_at = time.monotonic()
         log.debug("checkpoint of %s after epoch %d", names(self.jobs), state.epoch)
 
@@ -321,11 +328,25 @@ class StackCheckpoint:
         remove(self.path)
 
 
+def save_to(blob: dict[str, Any], f: BinaryIO) -> None:
+    """``torch.save`` into ``f``, a failed write raised as its OSError (torch's zip writer raises a
+    RuntimeError of its own when closing after one, which would hide the disk's reason)."""
+    try:
+        torch.save(blob, f)
+    except RuntimeError as err:
+        if isinstance(err.__context__, OSError):
+            raise err.__context__ from None
+        raise
+
+
 def remove(path: Path | str) -> None:
-    """Remove a checkpoint file and its card; one already gone is fine."""
-    for name in (Path(path), Path(path).with_suffix(".json")):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)
+    """Remove a checkpoint file, its card and what a killed writer left of them (``atomic_write``'s
+    hidden temporaries); one already gone is fine."""
+    path = Path(path)
+    for name in (path, path.with_suffix(".json")):
+        for leftover in (name, *path.parent.glob(f".{name.name}.*.tmp")):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
 
 
 def restore_global_rng(states: dict[str, Tensor], device: torch.device) -> None:
