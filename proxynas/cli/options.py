@@ -41,8 +41,8 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
                    help="a training stack saves its state every N epochs (0: not by epochs, the default); a killed "
                         "run resumes it from there (under $PROXYNAS_HOME/checkpoints)")
     p.add_argument("--checkpoint-minutes", type=float, default=CheckpointSettings.every_minutes, metavar="M",
-                   help=f"... and every M minutes (default {CheckpointSettings.every_minutes:g}; 0 with "
-                        "--checkpoint-epochs 0: no checkpoints)")
+                   help=f"a training stack saves its state every M minutes (default "
+                        f"{CheckpointSettings.every_minutes:g}); 0 here and 0 epochs: no checkpoints")
 
 
 def executor_from(args: argparse.Namespace) -> ExecutorOptions:

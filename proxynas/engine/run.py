@@ -30,8 +30,9 @@ from proxynas.engine.stack import ListStack, global_rng_lock
 from proxynas.paths import home
 
 if TYPE_CHECKING:  # the space contract imports the engine's stacks; the engine needs only its types
-    from proxynas.engine.checkpoint import Checkpoints, StackCheckpoint, TrainState
+    from proxynas.engine.checkpoint import Checkpoints, StackCheckpoint
     from proxynas.engine.executors import Executor
+    from proxynas.engine.train_state import TrainState
     from proxynas.spaces import Candidate
 
 log = logging.getLogger(__name__)
