@@ -3,8 +3,8 @@
 One process per actor for a whole run of many stacks, its rows equal to the serial executor's; an actor
 killed mid-stack is replaced and its stack trained again, the rows still the serial ones; a stack that
 runs out of memory is halved inside its actor; a model out of memory even alone is named at the end,
-its stack-mates stored; the memory fraction an actor sets on a shared GPU is its share (CPU twin: the
-call is checked, torch's CUDA setter recorded).
+its stack-mates stored; an actor that cannot start is one error at once; no stack waits on an actor
+that cannot be placed. The actor's body in-process: ``tests/test_ray_worker.py``.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ import pytest
 import torch
 from torch import nn
 
-from proxynas.engine import Accel, Job, Protocol
+from proxynas.engine import Accel, Protocol
 from proxynas.engine.checkpoint import CheckpointSettings
 from proxynas.engine.executors import ExecutorOptions, make_executor
-from proxynas.engine.run import TrainingTask
 from proxynas.errors import ProxynasError
 from proxynas.runs import Plan, TrainingData, train_into_store
 from proxynas.spaces import PlainStacks
@@ -32,9 +31,6 @@ from proxynas.store import ResultsStore
 from search_spaces import get_space
 
 ray = pytest.importorskip("ray")
-from proxynas.scaleout.cluster import task_shape  # noqa: E402  (needs ray)
-from proxynas.scaleout.pool import actor_options  # noqa: E402
-from proxynas.scaleout.worker import StackWorker, limit_memory, memory_fraction  # noqa: E402
 
 SPACE = get_space("dc_convnet")
 PLAIN = PlainStacks(SPACE)  # one module per model: a stack of 4 and 4 stacks of 1 train bit for bit alike
@@ -302,39 +298,3 @@ def test_an_actor_that_cannot_start_is_one_error_at_once(cluster, data, tmp_path
     assert "\n" not in message and message.startswith("a Ray actor could not start")
     assert "this space does not load here" in message, message
     assert rows(tmp_path / "ray.sqlite") == []
-
-
-NODES = [{"Alive": True, "Resources": {"CPU": 16.0, "GPU": 2.0}}]
-
-
-@pytest.mark.parametrize("gpus, fraction", [(0.25, 0.25), (0.5, 0.5), (1, None), (2, None)])
-def test_an_actor_on_a_fraction_of_a_gpu_caps_its_memory_at_that_fraction(gpus, fraction, monkeypatch):
-    """The CPU twin: the shape and fraction are computed as on a GPU cluster, and torch's CUDA setter is
-    recorded instead of called (this machine has no GPU)."""
-    calls = []
-    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction",
-                        lambda share, device=None: calls.append((share, device)))
-    shape = task_shape(ExecutorOptions(name="ray", device="cuda", gpus_per_task=gpus), NODES)
-    assert actor_options(shape)["num_gpus"] == gpus
-    assert memory_fraction(shape.num_gpus) == fraction
-    cuda = torch.device("cuda")
-    assert limit_memory(cuda, memory_fraction(shape.num_gpus)) == fraction
-    assert calls == ([] if fraction is None else [(fraction, cuda)])
-    assert limit_memory(torch.device("cpu"), 0.25) is None and len(calls) == (fraction is not None)
-
-
-def test_a_worker_places_the_data_once_and_trains_stacks_as_the_serial_executor(digits, tmp_path):
-    """The actor's body, in this process: one placement for all its stacks, the serial executor's outcomes."""
-    data = TrainingData(digits.train.subset(torch.arange(100)), digits.val, digits.test)
-    task = TrainingTask(PLAIN, data.train, data.val, data.test, Protocol(epochs=1, batch_size=32), accel=Accel())
-    worker = StackWorker(task, "cpu", threads=1)
-    placed = worker.trainer.task
-    results = [worker.train([Job(SPACE.parse(i), 0)]) for i in SAME_SHAPE[:2]]
-    assert worker.trainer.task is placed and [r.trained for r in results] == [1, 2]
-    assert {r.pid for r in results} == {os.getpid()} and all(not r.unfit for r in results)
-    serial = task.trainer()
-    for i, result in zip(SAME_SHAPE[:2], results, strict=True):
-        [alone] = serial.train_splitting([Job(SPACE.parse(i), 0)])
-        [got] = result.outcomes
-        assert (got.status, got.val_acc, got.test_acc, got.train_loss) == \
-               (alone.status, alone.val_acc, alone.test_acc, alone.train_loss)
