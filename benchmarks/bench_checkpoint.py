@@ -79,6 +79,7 @@ def main() -> int:
     p.add_argument("--models", type=int, default=4, help="models in the stack")
     p.add_argument("--arch", default="d3_w128_{act}_instancenorm_avgpool")
     p.add_argument("--no-fashion", action="store_true")
+    p.add_argument("--only", default="", metavar="TEXT", help="only the workloads whose name contains TEXT")
     p.add_argument("--name", default=None)
     args = p.parse_args()
     device = resolve_device(args.device)
@@ -90,6 +91,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         settings = CheckpointSettings(every_epochs=1, every_minutes=0, folder=folder)
         for name, train in workloads(device, not args.no_fashion):
+            if args.only not in name:
+                continue
             timed_ck = TimedCheckpoints(settings, space.name, name, protocol.key(), "fp32")
             on = TrainingTask(space, train, train, train, protocol, None, Accel.for_device(device), timed_ck)
             off = TrainingTask(space, train, train, train, protocol, None, Accel.for_device(device), None)

@@ -40,7 +40,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -118,12 +118,12 @@ class Checkpoints:
         todo = {(job.candidate.id, job.seed): job for stack in stacks for job in stack}
         saved: list[list[Job]] = []
         folder = self.settings.directory()
-        for card in sorted(folder.glob("*.json")):
+        for card in newest_first(folder.glob("*.json")):  # after a split: the halves' before their parent's
             try:
                 content = json.loads(card.read_text())
             except (OSError, ValueError):
                 continue
-            if not isinstance(content, dict) or not card.with_suffix(".pt").exists():
+            if not isinstance(content, dict):
                 continue
             keys = list(zip(content.get("candidates", []), content.get("seeds", []), strict=False))
             mine = all(content.get(k) == v for k, v in self.content([]).items() if k not in ("candidates", "seeds"))
@@ -139,6 +139,15 @@ class Checkpoints:
               inherited: TrainState | None = None) -> StackCheckpoint:
         """The checkpointing of one training of ``jobs`` (what ``engine.fit`` talks to)."""
         return StackCheckpoint(self, list(jobs), device, accel, clock, inherited)
+
+
+def newest_first(cards: Iterable[Path]) -> list[Path]:
+    """The cards whose checkpoint exists, the most recently saved first."""
+    found = []
+    for card in cards:
+        with contextlib.suppress(OSError):
+            found.append((card.with_suffix(".pt").stat().st_mtime_ns, card.name, card))
+    return [card for *_, card in sorted(found, key=lambda item: (-item[0], item[1]))]
 
 
 def code_fingerprint(device: torch.device, accel: Accel) -> dict[str, Any]:
