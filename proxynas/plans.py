@@ -20,6 +20,7 @@ from proxynas.datasets import dataset_info
 from proxynas.datasets.base import TensorSet
 from proxynas.engine import Job, Outcome, Protocol
 from proxynas.engine.accel import Accel, regime_of
+from proxynas.engine.checkpoint import Checkpoints, Cleanup
 from proxynas.engine.executors import Executor, ExecutorOptions, make_executor
 from proxynas.engine.memory import sized_by_memory
 from proxynas.engine.run import EpochCallback, TrainingTask, plan_stacks
@@ -125,11 +126,16 @@ def train_into_store(
     replaced = [(j.candidate.id, j.seed) for j in todo] if fresh else []
     stack = max_models or executor.default_stack_size(data.train.device)
     augment = make_augment(plan.protocol.augment, dataset_info(plan.dataset))
-    task = TrainingTask(plan.space, data.train, data.val, data.test, plan.protocol, augment, accel)
+    checkpoints = None
+    if executor.checkpoint is not None and executor.checkpoint.enabled:  # stacks save; found by content
+        checkpoints = Checkpoints(executor.checkpoint, plan.space.name, identity, plan.key(), regime or "")
+    task = TrainingTask(plan.space, data.train, data.val, data.test, plan.protocol, augment, accel, checkpoints)
     stacks = sized_by_memory(plan_stacks(todo, plan.space, stack, data.train.shape), task, executor, accel)
+    if checkpoints is not None:
+        stacks = checkpoints.replan(stacks)
     signals = on_signals(StopRequest()) if stop is None else contextlib.nullcontext(stop)
     step = store.begin_step(command, plan.trainset, identity, plan.key(), regime or "")
-    start, stored = time.perf_counter(), 0
+    start, stored, cleanup = time.perf_counter(), 0, Cleanup()
     with signals as stop:
         executor.stop = stop
         try:
@@ -141,6 +147,7 @@ def train_into_store(
                     log.warning("%s trained in %s, not %s as planned: stored as %s", outcome.job.candidate.id,
                                 outcome.regime, regime, outcome.regime)
                 store_outcome(store, plan, outcome, identity, step)
+                cleanup.outcome_stored(outcome.checkpoint)  # a stack's checkpoint goes once all of it is stored
                 stored += 1
                 if on_outcome is not None:
                     on_outcome(outcome)

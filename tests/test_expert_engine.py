@@ -34,6 +34,7 @@ from proxynas.engine.executors import ExecutorOptions, SerialExecutor
 from proxynas.engine.stack import seeded
 from proxynas.engine.steps import model_parameters
 from proxynas.errors import ProxynasError
+from proxynas.scaleout.plugin import RayOptions
 from proxynas.spaces import PlainStacks
 from search_spaces import get_space
 
@@ -73,7 +74,7 @@ def test_serial_local_and_ray_write_the_same_expert_files(home, small):
     ray = pytest.importorskip("ray")
     settings = ExpertSettings(net=NET, optimizer="gsam", batch=64)  # DSA, as the references
     runs = {"serial": (ExecutorOptions(name="serial"), 1), "local": (ExecutorOptions(name="local", workers=2), 2),
-            "ray": (ExecutorOptions(name="ray", device="cpu", address=None), 1)}
+            "ray": (RayOptions(device="cpu", address=None), 1)}
     files = {}
     for name, (options, stack) in runs.items():
         root = paths.home() / name

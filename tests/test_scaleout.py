@@ -34,7 +34,6 @@ from search_spaces import get_space
 ray = pytest.importorskip("ray")
 from proxynas.scaleout.cluster import TaskShape, task_shape  # noqa: E402  (needs ray)
 from proxynas.scaleout.plugin import RayOptions  # noqa: E402
-from proxynas.scaleout.worker import PlacedTrainers  # noqa: E402
 
 SPACE = get_space("dc_convnet")
 IDS = ["d1_w32_relu_instancenorm_avgpool", "d2_w32_sigmoid_batchnorm_maxpool",
@@ -216,20 +215,6 @@ def test_without_an_address_the_driver_joins_ray_address_when_it_is_set(cluster)
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [cluster]
-
-
-def test_a_worker_process_places_a_runs_data_once(cluster, data):
-    from proxynas.engine.run import TrainingTask
-
-    task = TrainingTask(SPACE, data.train, data.val, data.test, PROTOCOL)
-    first, second = ray.put(task), ray.put(task)
-    cache = PlacedTrainers(capacity=1)
-    trainer = cache.get(first, "cpu")
-    assert cache.get(first, "cpu") is trainer and cache.placed == 1
-    assert torch.equal(trainer.task.train.images, data.train.images)
-    assert cache.get(second, "cpu") is not trainer and cache.placed == 2
-    cache.get(first, "cpu")  # dropped for the second run's: placed again
-    assert cache.placed == 3
 
 
 NODES = [{"Alive": True, "Resources": {"CPU": 16.0, "GPU": 2.0}},

@@ -7,6 +7,7 @@ import argparse
 from proxynas import paths
 from proxynas.augment import AUGMENTS
 from proxynas.engine import Protocol
+from proxynas.engine.checkpoint import CheckpointSettings
 from proxynas.engine.executors import EXECUTORS, ExecutorOptions, executor_flags, list_executors, own_flags
 from proxynas.errors import ProxynasError
 from proxynas.spaces import Candidate, Choice, SearchSpace
@@ -34,6 +35,12 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
     for name, f in executor_flags():
         p.add_argument(f.metadata["flag"], dest=f.name, default=None, help=f"{name}: {f.metadata['help']}",
                        **f.metadata["argparse"])
+    p.add_argument("--checkpoint-epochs", type=int, default=CheckpointSettings.every_epochs, metavar="N",
+                   help="a training stack saves its state every N epochs (0: not by epochs, the default); a killed "
+                        "run resumes it from there (under $PROXYNAS_HOME/checkpoints)")
+    p.add_argument("--checkpoint-minutes", type=float, default=CheckpointSettings.every_minutes, metavar="M",
+                   help=f"a training stack saves its state every M minutes (default "
+                        f"{CheckpointSettings.every_minutes:g}); 0 here and 0 epochs: no checkpoints")
 
 
 def executor_from(args: argparse.Namespace) -> ExecutorOptions:
@@ -46,7 +53,8 @@ def executor_from(args: argparse.Namespace) -> ExecutorOptions:
                                 f"--executor {args.executor}", f"pass --executor {name}, or leave it out")
     own = {name: getattr(args, name) for name in mine if getattr(args, name, None) is not None}
     return kind.options(name=args.executor, device=args.device, workers=args.workers,
-                        memory_budget=args.memory_budget, **own)
+                        memory_budget=args.memory_budget,
+                        checkpoint=CheckpointSettings(args.checkpoint_epochs, args.checkpoint_minutes), **own)
 
 
 def add_training_options(p: argparse.ArgumentParser, epochs: int) -> None:

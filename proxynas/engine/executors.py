@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import Field, dataclass, fields
+from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
 import torch
 
 from proxynas.engine.batching import default_stack_size, default_workers
+from proxynas.engine.checkpoint import CheckpointSettings
 from proxynas.engine.concurrent import WorkerStreams, serialized, side_by_side
 from proxynas.engine.cpu_memory import keep_freed_memory
 from proxynas.engine.device import describe, resolve_device
@@ -49,6 +50,7 @@ class ExecutorOptions:
     device: str | None = None  # where to train ("cpu", "cuda", "auto"); None: where the task's data is
     workers: int | None = None  # threads: stacks side by side (default: the device's, engine.batching)
     memory_budget: float | None = None  # stacks sized to this fraction of free device memory (engine.memory)
+    checkpoint: CheckpointSettings = field(default_factory=CheckpointSettings)  # when stacks save (engine.checkpoint)
 
     def __post_init__(self) -> None:
         if self.workers is not None and self.workers < 1:
@@ -77,6 +79,7 @@ class Executor(ABC):
     # the running ones end and are yielded; after ``now`` they stop at their next step, yielding nothing
     stop: StopRequest | None = None
     memory_budget: float | None = None  # ExecutorOptions.memory_budget (the planner reads it, engine.memory)
+    checkpoint: CheckpointSettings | None = None  # ExecutorOptions.checkpoint (runs.train_into_store reads it)
 
     @abstractmethod
     def run(self, task: TrainingTask, stacks: Sequence[list[Job]],
@@ -128,6 +131,7 @@ def make_executor(options: ExecutorOptions | None = None) -> Executor:
     options = options_for(ExecutorOptions() if options is None else options)
     executor = EXECUTORS.get(options.name).make(options)
     executor.memory_budget = options.memory_budget
+    executor.checkpoint = options.checkpoint
     return executor
 
 

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ from proxynas.engine.accel import Accel
 from proxynas.engine.protocol import Protocol
 from proxynas.engine.snapshots import StackSnapshots, TrainState
 from proxynas.engine.steps import optimizer_step
+
+if TYPE_CHECKING:
+    from proxynas.engine.checkpoint import StackCheckpoint
 
 EpochHook = Callable[[int, Tensor], None]  # (epoch counted from 0, per-model mean loss on the device)
 
@@ -75,6 +79,7 @@ def fit(
     accel: Accel | None = None,
     stop: Callable[[], None] | None = None,
     snapshots: StackSnapshots | None = None,
+    checkpoint: StackCheckpoint | None = None,
 ) -> FitReport:
     """Train the G models of ``stack`` on ``data`` (already on the stack's device).
 
@@ -88,6 +93,9 @@ def fit(
     called before every step and may raise to end the training there (``engine.stopping``).
     ``protocol.optimizer`` names the step (``engine.steps``); ``snapshots`` may start the stack from a
     kept epoch and sees the whole state after every epoch (``engine.snapshots``).
+    ``checkpoint`` (``engine.checkpoint``) saves after the epochs it says and, where there are no
+    snapshots, resumes the training from its latest saved state: a resumed training equals an
+    uninterrupted one bit for bit.
     """
     device = data.device
     accel = Accel.for_device(device) if accel is None else accel
@@ -102,11 +110,20 @@ def fit(
     epoch_loss = torch.zeros(g_count, device=device)
     drops = set(protocol.decay_epochs())
     step_with = optimizer_step(protocol.optimizer)
-    state = TrainState(stack, optimizer, {"order": order_gens, "augment": augment_gens, "mix": mix_gens})
-    start = 0 if snapshots is None else snapshots.restore(state)
-    if start:
-        for group in optimizer.param_groups:
-            group["lr"] = protocol.lr_at(start)
+    generators = {"order": order_gens, "augment": augment_gens, "mix": mix_gens}
+    state = TrainState(stack, optimizer, generators)
+    start = 0
+    if snapshots is not None:  # every epoch kept (experts): the latest one is where it goes on
+        start = snapshots.restore(state)
+        if start:
+            for group in optimizer.param_groups:
+                group["lr"] = protocol.lr_at(start)
+    elif checkpoint is not None:
+        resumed = checkpoint.resume(stack, optimizer, generators)
+        if resumed is not None:
+            start, epoch_loss, failed_epoch = resumed
+            for group in optimizer.param_groups:
+                group["lr"] = protocol.lr_at(start - 1) if start > 0 else protocol.lr
     stack.train()
     for epoch in range(start, protocol.total_epochs):
         if epoch in drops:
@@ -146,6 +163,8 @@ def fit(
         failed_epoch = torch.where(bad, torch.full_like(failed_epoch, epoch), failed_epoch)
         if snapshots is not None:
             snapshots.save(epoch + 1, epoch_loss, state)
+        if checkpoint is not None:
+            checkpoint.after_epoch(epoch, stack, optimizer, generators, epoch_loss, failed_epoch)
         if on_epoch is not None:
             on_epoch(epoch, epoch_loss)
             stack.train()

@@ -31,7 +31,9 @@ from proxynas.engine.stack import ListStack, global_rng_lock
 from proxynas.paths import home
 
 if TYPE_CHECKING:  # the space contract imports the engine's stacks; the engine needs only its types
+    from proxynas.engine.checkpoint import Checkpoints, StackCheckpoint
     from proxynas.engine.executors import Executor
+    from proxynas.engine.train_state import TrainState
     from proxynas.spaces import Candidate
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,8 @@ class Outcome:
     device: str | None = None  # where it trained (``engine.describe``)
     regime: str = "fp32"  # the numeric regime it trained in (``proxynas.identity.regime_of``)
     cost_method: str = ""  # how ``seconds`` was measured (``engine.cost``)
+    # (file, outcomes of its stack): the stack's checkpoint, removed once they are all stored (engine.checkpoint)
+    checkpoint: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class TrainingTask:
     protocol: Protocol
     augment: Augment | None = None
     accel: Accel | None = None  # None: the defaults of the device the task runs on
+    checkpoints: Checkpoints | None = None  # None: stacks save nothing (engine.checkpoint)
     snapshots: Snapshots | None = None  # per-epoch states kept and restored where stacks train (engine.snapshots)
 
     @property
@@ -150,7 +155,7 @@ def run_jobs(
     from proxynas.engine.executors import LocalExecutor
 
     executor = LocalExecutor(workers) if executor is None else executor
-    task = TrainingTask(space, train, val, test, protocol, augment, accel, snapshots)
+    task = TrainingTask(space, train, val, test, protocol, augment, accel, snapshots=snapshots)
     yield from executor.run(task, plan_stacks(jobs, space, max_models, train.shape), on_epoch)
 
 
@@ -167,39 +172,59 @@ class StackTrainer:
     layouts: LayoutChooser | None = field(default=None, init=False)  # CPU layout decisions (choose_layout)
     probed: dict[str, float] = field(default_factory=dict, init=False)  # candidate -> one pass's seconds
 
-    def train_splitting(self, group: list[Job]) -> list[Outcome]:
+    def train_splitting(self, group: list[Job], inherited: TrainState | None = None) -> list[Outcome]:
         """:meth:`train_stack`, halving the stack while it runs out of memory in training.
 
         The stack that ran out is freed before the halves are built (its last references are the
-        exception's frames); evaluation handles its own out-of-memory errors and never retrains.
+        exception's frames); evaluation handles its own out-of-memory errors and never retrains. With
+        checkpoints (``engine.checkpoint``) each half continues from its slice of the stack's latest
+        state (``inherited``: a state handed down by a split above), where the stack's structure allows.
         """
         try:
-            return self.train_stack(group)
+            return self.train_stack(group, inherited)
         except torch.OutOfMemoryError:
             if len(group) == 1:
                 raise
         release_cached_memory(self.task.device)  # outside the except block: its frames hold the stack
         half = len(group) // 2
         log.info("out of memory training %d models at once; training them in halves", len(group))
-        return self.train_splitting(group[:half]) + self.train_splitting(group[half:])
+        parent = self.checkpoint(group, None, inherited)
+        state = None if parent is None else parent.latest()
+        slices = (None, None) if state is None else (state.slice(0, half), state.slice(half, len(group)))
+        if state is not None and slices[0] is None:
+            log.info("the stack's parameters hold several models (a fused stack): its halves start from epoch 0")
+        outcomes = self.train_splitting(group[:half], slices[0]) + self.train_splitting(group[half:], slices[1])
+        if parent is not None:
+            parent.remove()  # its halves hold its progress now, in their own checkpoints
+        return outcomes
 
-    def train_stack(self, group: list[Job]) -> list[Outcome]:
+    def checkpoint(self, group: list[Job], clock: StackClock | None,
+                   inherited: TrainState | None = None) -> StackCheckpoint | None:
+        if self.task.checkpoints is None or not self.task.checkpoints.settings.enabled:
+            return None
+        return self.task.checkpoints.stack(group, self.task.device, self.accel, clock, inherited)
+
+    def train_stack(self, group: list[Job], inherited: TrainState | None = None) -> list[Outcome]:
         task = self.task
         stack = self.build(group)  # a first sight of a candidate may measure its CPU layout: not its cost
         settle()
         clock = StackClock(task.device, self.alone).start()
+        saving = self.checkpoint(group, clock, inherited)
         try:
-            report = self.run_fit(stack, group, self.accel if self.compile_error is None else self.accel.eager())
+            report = self.run_fit(stack, group, self.accel if self.compile_error is None else self.accel.eager(),
+                                  saving)
         except compile_failures() as err:
             self.compile_error = f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
             log.warning("torch.compile failed (%s); this run trains the rest of its stacks eager",
                         self.compile_error)
             stack = self.build(group)
-            report = self.run_fit(stack, group, self.accel.eager())
+            report = self.run_fit(stack, group, self.accel.eager(), saving)
         val_acc = accuracy(stack, task.val, len(group), task.protocol.batch_size, self.accel)
         test_acc = (val_acc if task.test is task.val  # the same set (a benchmark's, a test's): scored once
                     else accuracy(stack, task.test, len(group), task.protocol.batch_size, self.accel))
         total, method = clock.stop()
+        total += 0.0 if saving is None else saving.seconds_before  # earlier trainings' share, resumed
+        ref = None if saving is None else (str(saving.path), len(group))
         split = self.shares(group, stack)
         epochs, where = task.protocol.total_epochs, describe(task.device)
         regime = regime_of(self.accel, task.device)
@@ -210,10 +235,11 @@ class StackTrainer:
             if failed >= 0:
                 outcomes.append(Outcome(job, "failed", None, None, None, seconds, epochs,
                                         f"training loss became non-finite (nan/inf) in epoch {failed + 1}",
-                                        where, regime, method))
+                                        where, regime, method, ref))
             else:
                 outcomes.append(Outcome(job, "done", float(val_acc[g]), float(test_acc[g]),
-                                        float(report.final_loss[g]), seconds, epochs, None, where, regime, method))
+                                        float(report.final_loss[g]), seconds, epochs, None, where, regime, method,
+                                        ref))
         return outcomes
 
     def shares(self, group: list[Job], stack: nn.Module) -> list[float]:
@@ -264,7 +290,8 @@ class StackTrainer:
             if self.layouts.channels_last(key, build, task.train.shape, task.train.num_classes, batch):
                 model.to(memory_format=torch.channels_last)
 
-    def run_fit(self, stack: nn.Module, group: list[Job], accel: Accel) -> FitReport:
+    def run_fit(self, stack: nn.Module, group: list[Job], accel: Accel,
+                checkpoint: StackCheckpoint | None = None) -> FitReport:
         hook = None
         if self.on_epoch is not None:
             def hook(epoch: int, losses: torch.Tensor, on_epoch=self.on_epoch) -> None:
@@ -272,4 +299,5 @@ class StackTrainer:
         with accel.compiling():
             return fit(accel.prepare(stack), self.task.train, self.task.protocol, [job.seed for job in group],
                        augment=self.task.augment, on_epoch=hook, accel=accel, stop=self.stop,
-                       snapshots=None if self.task.snapshots is None else StackSnapshots(self.task.snapshots, group))
+                       snapshots=None if self.task.snapshots is None else StackSnapshots(self.task.snapshots, group),
+                       checkpoint=checkpoint)

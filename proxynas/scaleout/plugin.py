@@ -15,19 +15,21 @@ from proxynas.errors import ProxynasError
 
 @dataclass(frozen=True)
 class RayOptions(ExecutorOptions):
-    """``ExecutorOptions`` and the Ray cluster's: where it is and what a stack's task holds."""
+    """``ExecutorOptions`` and the Ray cluster's: where it is and what each actor (one stack at a time) holds."""
 
     name: str = "ray"
     address: str | None = field(default=None, metadata=flag(
         "--ray-address", "the cluster to join ('auto': the running one; default: $RAY_ADDRESS, else start a "
         "local Ray)", metavar="ADDR"))
     gpus_per_task: float | None = field(default=None, metadata=flag(
-        "--gpus-per-task", "GPUs per stack's task, fractions share a GPU (default: 1 with --device cuda)",
+        "--gpus-per-task",
+        "GPUs per actor, which trains one stack at a time; fractions share a GPU (default: 1 with --device cuda)",
         type=float, metavar="F"))
     cpus_per_task: float = field(default=1.0, metadata=flag(
-        "--cpus-per-task", "CPUs per task (default: 1)", type=float, metavar="F"))
+        "--cpus-per-task", "CPUs per actor (default: 1)", type=float, metavar="F"))
     max_retries: int = field(default=2, metadata=flag(
-        "--max-retries", "retries of a stack whose worker process died (default: 2)", type=int, metavar="N"))
+        "--max-retries", "retries of a stack whose actor died, from its checkpoint when it has one (default: 2)",
+        type=int, metavar="N"))
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -47,7 +49,7 @@ class RayOptions(ExecutorOptions):
 
 @register_executor("ray", options=RayOptions)
 def ray_executor(options: RayOptions) -> Executor:
-    """Stacks as Ray tasks (``pip install proxynas[ray]``)."""
+    """Stacks sent to long-lived Ray actors, one per GPU, fraction or CPU slot (``pip install proxynas[ray]``)."""
     try:
         from proxynas.scaleout.ray_executor import RayExecutor
     except ImportError as err:
