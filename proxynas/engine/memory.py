@@ -14,7 +14,11 @@ during its forward pass.
 What the prediction covers and what it does not (the device's own bookkeeping):
 
 - CPU: the bytes the tensors hold, as torch's allocator reports them to the profiler. Buffers a kernel
-  library allocates outside torch's allocator (oneDNN scratch space) are not seen by either side.
+  library allocates outside torch's allocator (oneDNN scratch space) are not seen by either side. Which
+  kernels run depends on the CPU: where oneDNN has no bf16 convolutions (a CPU, or ``ONEDNN_MAX_CPU_ISA``,
+  below AVX-512), bf16 convolutions fall back to ATen's im2col kernel, whose column buffers come from
+  torch's allocator; :func:`im2col_scratch` adds them (``StepShape.im2col_bf16``, this process's kernels
+  unless given).
 - CUDA: the caching allocator hands out multiples of 512 bytes (``granularity``); a block it does not
   split can be up to 1 MiB larger than asked, cuDNN's convolution workspaces come from the same
   allocator and depend on the algorithm picked, and reserved (cached, fragmented) memory exceeds the
@@ -41,7 +45,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -64,6 +68,16 @@ log = logging.getLogger(__name__)
 CUDA_BLOCK = 512  # the CUDA caching allocator rounds every allocation up to a multiple of this
 CUDA_DEFAULT_FRACTION = 0.8  # the default budget on CUDA: this fraction of the free memory
 TRACED_STEPS = 2
+aten = torch.ops.aten
+
+
+def im2col_bf16_convolutions() -> bool:
+    """Whether this process's bf16 convolutions on the CPU run ATen's im2col kernel (``thnn_conv2d``):
+    oneDNN is off or cannot run bf16 on this CPU's instruction set (``ONEDNN_MAX_CPU_ISA`` counts), as
+    ATen's own choice of convolution backend (``use_mkldnn``) decides it."""
+    if not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
+        return True
+    return not torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 @dataclass(frozen=True)
@@ -78,6 +92,7 @@ class StepShape:
     channels_last: bool = False
     fused_sgd: bool = False
     device_type: str = "cpu"  # "cuda": CUDA's allocator granularity, autocast norms and SGD kind
+    im2col_bf16: bool = field(default_factory=im2col_bf16_convolutions)  # the CPU's bf16 convolution kernel
 
     @classmethod
     def of(cls, batch: int, images: int, input_shape: Sequence[int], num_classes: int, accel: Accel,
@@ -95,11 +110,12 @@ class StepShape:
 
 
 class LiveBytes(TorchDispatchMode):
-    """Counts the bytes of every storage created under it while the storage lives; keeps the peak."""
+    """Counts the bytes of every storage created under it while the storage lives; keeps the peak.
+    ``scratch(func, args, out)``: bytes an operation holds for itself while it runs, beyond its outputs."""
 
-    def __init__(self, granularity: int = 1) -> None:
+    def __init__(self, granularity: int = 1, scratch: Callable[[Any, Any, Any], int] | None = None) -> None:
         super().__init__()
-        self.granularity, self.live, self.peak = granularity, 0, 0
+        self.granularity, self.live, self.peak, self.scratch = granularity, 0, 0, scratch
         self.largest = 0  # the largest single storage seen (the scale of a kernel's own workspace)
         self._alive: dict[int, weakref.ref] = {}
 
@@ -108,6 +124,8 @@ class LiveBytes(TorchDispatchMode):
         for tensor in tree_leaves(out):
             if isinstance(tensor, torch.Tensor):
                 self._count(tensor.untyped_storage())
+        if self.scratch is not None:
+            self.peak = max(self.peak, self.live + self.scratch(func, args, out))
         return out
 
     def _count(self, storage: torch.UntypedStorage) -> None:
@@ -123,6 +141,37 @@ class LiveBytes(TorchDispatchMode):
             self._alive.pop(key, None)
 
         self._alive[key] = weakref.ref(storage, freed)
+
+
+def im2col_scratch(func: Any, args: Any, out: Any) -> int:
+    """Bytes ATen's im2col convolution (``thnn_conv2d``, see :func:`im2col_bf16_convolutions`) allocates
+    from torch's allocator for a bf16 convolution beyond its outputs, at the peak inside the call: the
+    column buffer ``(batch, in/groups x kh x kw, out_h x out_w)`` (none for a 1x1 convolution without
+    stride or padding), in the backward pass that buffer again (for the weights' gradient) or the bias
+    gradient's fp32 copy of the output's gradient, whichever is larger. Groups run one at a time on
+    contiguous copies of their slices, then are concatenated (``at::native::_convolution``). Measured
+    against the profiler on single convolutions: exact for one group, within a weight's size for two."""
+    if func is aten.convolution.default:
+        x, weight, bias, stride, padding, dilation, transposed, _, groups = args[:9]
+        grad_output, mask = out, (False, False, False)
+    elif func is aten.convolution_backward.default:
+        grad_output, x, weight, bias, stride, padding, dilation, transposed, _, groups, mask = args[:11]
+    else:
+        return 0
+    if x.dtype != torch.bfloat16 or x.dim() != 4 or transposed or any(d != 1 for d in dilation):
+        return 0
+    size = x.element_size()
+    kh, kw = weight.shape[-2:]
+    direct = (kh, kw) == (1, 1) and all(s == 1 for s in stride) and all(p == 0 for p in padding)
+    columns = 0 if direct else x.shape[0] * (x.shape[1] // groups) * kh * kw * grad_output[0].numel() // \
+        grad_output.shape[1] * size
+    if func is aten.convolution.default:  # out: the output
+        return columns if groups == 1 else max(x.nbytes // groups + columns, out.nbytes)
+    inner = max(columns if mask[1] else 0, 2 * grad_output.nbytes // groups if bias is not None and mask[2] else 0)
+    if groups == 1:
+        return inner
+    grads = (x.nbytes if mask[0] else 0) + (weight.nbytes if mask[1] else 0)
+    return max((grad_output.nbytes + x.nbytes) // groups + inner, grads)
 
 
 class CudaNormsInFp32(TorchFunctionMode):
@@ -172,7 +221,8 @@ def predict_peak(space: Stackable, candidates: Sequence[Any], step: StepShape) -
 
 def predict(space: Stackable, candidates: Sequence[Any], step: StepShape) -> Prediction:
     """The peak and the largest tensor of two traced training steps of the stack of ``candidates``."""
-    live = LiveBytes(step.granularity)
+    im2col = step.bf16 and step.device_type == "cpu" and step.im2col_bf16
+    live = LiveBytes(step.granularity, im2col_scratch if im2col else None)
     norms = CudaNormsInFp32() if step.bf16 and step.device_type == "cuda" else contextlib.nullcontext()
     models = len(candidates)
     with FakeTensorMode(), live, norms:
