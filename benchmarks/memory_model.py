@@ -20,6 +20,7 @@ import os
 import sys
 import time
 import tomllib
+from datetime import UTC, datetime
 
 from benchlib import environment, save
 from machine import cpu_description, git_commit, load_average
@@ -97,6 +98,7 @@ def main() -> int:
                 print(row, flush=True)
             record["summary"] = summary(record["rows"])
             record["load_average_end"] = load_average()
+            record["environment"]["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
             save(name, record)  # after each (batch, precision): a run cut short keeps what it measured
     path = save(name, record)
     print(record["summary"], "->", path)
