@@ -28,7 +28,8 @@ from machine import cpu_description, git_commit, load_average
 from proxynas.datasets import load_dataset
 from proxynas.engine import resolve_device
 from proxynas.engine.accel import Accel
-from proxynas.engine.memory import im2col_bf16_convolutions, predict
+from proxynas.engine.memory import predict
+from proxynas.engine.memory_kernels import im2col_bf16_convolutions
 from proxynas.engine.memory_measure import TOLERANCE, measured_peak, step_shape, within_tolerance
 from proxynas.study.catalog import recipe_text
 from search_spaces import get_space

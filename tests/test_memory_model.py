@@ -31,11 +31,11 @@ from proxynas.engine.memory import (
     LiveBytes,
     MemoryModel,
     StepShape,
-    im2col_scratch,
     predict,
     sized_by_memory,
     sized_to_budget,
 )
+from proxynas.engine.memory_kernels import im2col_scratch
 from proxynas.engine.memory_measure import measured_peak, profiler_peak, step_shape, within_tolerance
 from proxynas.engine.run import TrainingTask, plan_stacks
 from proxynas.errors import ProxynasError

@@ -56,6 +56,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from proxynas.engine.accel import Accel
+from proxynas.engine.memory_kernels import im2col_bf16_convolutions, im2col_scratch
 from proxynas.engine.stack import global_rng_lock
 from proxynas.errors import ProxynasError
 
@@ -68,21 +69,6 @@ log = logging.getLogger(__name__)
 CUDA_BLOCK = 512  # the CUDA caching allocator rounds every allocation up to a multiple of this
 CUDA_DEFAULT_FRACTION = 0.8  # the default budget on CUDA: this fraction of the free memory
 TRACED_STEPS = 2
-aten = torch.ops.aten
-
-
-def im2col_bf16_convolutions() -> bool:
-    """Whether this process's bf16 convolutions on the CPU run ATen's im2col kernel (``thnn_conv2d``):
-    oneDNN is off or cannot run bf16 on this CPU's instruction set (``ONEDNN_MAX_CPU_ISA`` counts), as
-    ATen's own choice of convolution backend (``use_mkldnn``) decides it."""
-    if not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
-        return True
-    try:
-        return not torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    except (AttributeError, RuntimeError):  # a build without the query: assume the kernel that needs more
-        return True
-
-
 @dataclass(frozen=True)
 class StepShape:
     """What a stack's peak memory depends on besides its models."""
@@ -144,37 +130,6 @@ class LiveBytes(TorchDispatchMode):
             self._alive.pop(key, None)
 
         self._alive[key] = weakref.ref(storage, freed)
-
-
-def im2col_scratch(func: Any, args: Any, out: Any) -> int:
-    """Bytes ATen's im2col convolution (``thnn_conv2d``, see :func:`im2col_bf16_convolutions`) allocates
-    from torch's allocator for a bf16 convolution beyond its outputs, at the peak inside the call: the
-    column buffer ``(batch, in/groups x kh x kw, out_h x out_w)`` (none for a 1x1 convolution without
-    stride or padding), in the backward pass that buffer again (for the weights' gradient) or the bias
-    gradient's fp32 copy of the output's gradient, whichever is larger. Groups run one at a time on
-    contiguous copies of their slices, then are concatenated (``at::native::_convolution``). Measured
-    against the profiler on single convolutions: exact for one group, within a weight's size for two."""
-    if func is aten.convolution.default:
-        x, weight, bias, stride, padding, dilation, transposed, _, groups = args[:9]
-        grad_output, mask = out, (False, False, False)
-    elif func is aten.convolution_backward.default:
-        grad_output, x, weight, bias, stride, padding, dilation, transposed, _, groups, mask = args[:11]
-    else:
-        return 0
-    if x.dtype != torch.bfloat16 or x.dim() != 4 or transposed or any(d != 1 for d in dilation):
-        return 0
-    size = x.element_size()
-    kh, kw = weight.shape[-2:]
-    direct = (kh, kw) == (1, 1) and all(s == 1 for s in stride) and all(p == 0 for p in padding)
-    columns = 0 if direct else x.shape[0] * (x.shape[1] // groups) * kh * kw * grad_output[0].numel() // \
-        grad_output.shape[1] * size
-    if func is aten.convolution.default:  # out: the output
-        return columns if groups == 1 else max(x.nbytes // groups + columns, out.nbytes)
-    inner = max(columns if mask[1] else 0, 2 * grad_output.nbytes // groups if bias is not None and mask[2] else 0)
-    if groups == 1:
-        return inner
-    grads = (x.nbytes if mask[0] else 0) + (weight.nbytes if mask[1] else 0)
-    return max((grad_output.nbytes + x.nbytes) // groups + inner, grads)
 
 
 class CudaNormsInFp32(TorchFunctionMode):
