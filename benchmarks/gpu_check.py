@@ -10,7 +10,11 @@ Every CUDA path of the engine, each as a check with a pass/fail and its figures:
   fits, and its outcomes equal those of one model per stack (on the CPU twin the error is injected);
 - compile: every stack of a run compiled (torch.compile, inductor), none eager, results as eager;
 - cuda-vs-cpu: the same candidates on a real proxy (digits) on CUDA and on the CPU agree within seed noise;
-- search: a short form of ``benchmarks/bench_search.py`` on the GPU.
+- search: a short form of ``benchmarks/bench_search.py`` on the GPU;
+- memory_model: the memory model's prediction against ``torch.cuda.max_memory_allocated`` for every stack
+  kind of the demo's sample and nb201 stacks, fp32 and bf16 (the GPU form of ``memory_model.py``);
+- nb201_stacked: nb201 cells per second, grouped stacks of 8, 32 and 128 cells against the same cells one by one
+  (the GPU form of ``bench_nb201.py``).
 
 Every run compared in fp32 runs with TF32 off (``exact_fp32``: cuDNN convolutions default to TF32, whose
 10-bit mantissa would hide a real difference inside "float rounding"); a candidate that failed (non-finite
@@ -277,48 +281,57 @@ class Checker:
 
 def memory_model_check(device: torch.device, small: bool) -> dict[str, Any]:
     """The memory model's predicted peak (``engine.memory``) against the measured one (on CUDA
-    ``torch.cuda.max_memory_allocated``) for stacks of both spaces under the device's defaults. It passes
-    when no prediction falls short by more than its tolerance: one largest tensor plus 5% (on CUDA the
-    allocator's unsplit blocks and cuDNN's workspaces come on top of what the CPU test allows)."""
+    ``torch.cuda.max_memory_allocated``, on the CPU twin the profiler) for the grouped stack of every stack
+    kind of the demo's sample (``benchmarks/memory_model.py``, the CPU record's GPU form) and nb201 stacks,
+    in fp32 and under the device's bf16 defaults, at batch 256. It passes when no prediction falls short by
+    more than its tolerance: one largest tensor plus 5% (on CUDA the allocator's unsplit blocks and cuDNN's
+    workspaces come on top of what the CPU test allows). The dry run takes three kinds at batch 32."""
+    from memory_model import demo_kinds
+
     from proxynas.engine.memory import predict
     from proxynas.engine.memory_measure import measured_peak, step_shape
 
-    digits = load_dataset("digits")
-    data = digits.train.to(device)
-    accel = Accel.for_device(device)
+    data = load_dataset("digits").train.to(device)
     nb201 = get_space("nb201")
-    stacks = {"dc_convnet/d3_w128_x4": [SPACE.parse(i) for i in ("d3_w128_relu_instancenorm_none",
-                                                                  "d3_w128_sigmoid_layernorm_none",
-                                                                  "d3_w128_relu_batchnorm_none",
-                                                                  "d3_w128_leakyrelu_groupnorm_none")],
-              "dc_convnet/d2_w64_x1": [SPACE.parse("d2_w64_relu_instancenorm_avgpool")],
-              "nb201/x8": nb201.sample(8, seed=3)}
-    batch = 64 if small else 256
-    out: dict[str, Any] = {"batch": batch, "accel": repr(accel)}
-    ok = True
-    for name, candidates in stacks.items():
-        space = nb201 if name.startswith("nb201") else SPACE
-        predicted = predict(space, candidates, step_shape(data, batch, accel))
-        measured = measured_peak(space, candidates, data, batch, accel)
-        out[name] = {"predicted": predicted.peak, "measured": measured, "largest": predicted.largest,
-                     "ratio": predicted.peak / measured}
-        ok &= measured <= predicted.peak + predicted.largest + 0.05 * measured
-    out["ok"] = bool(ok)
+    kinds = [(SPACE, "dc_convnet/d{}_w{}_{}".format(*key), members) for key, members in demo_kinds(SPACE).items()]
+    if small:
+        kinds = sorted(kinds, key=lambda k: -len(k[2]))[:1] + kinds[:2]
+    kinds += [(nb201, f"nb201/x{n}", nb201.sample(n, seed=3)) for n in ((2,) if small else (8, 32))]
+    batch = 32 if small else 256
+    precisions = {"fp32": FP32, "bf16": Accel.for_device(device) if device.type == "cuda" else Accel(bf16=True)}
+    out: dict[str, Any] = {"batch": batch, "accel": {k: repr(v) for k, v in precisions.items()}, "stacks": {}}
+    short = []
+    for precision, accel in precisions.items():
+        for space, name, candidates in kinds:
+            predicted = predict(space, candidates, step_shape(data, batch, accel))
+            measured = measured_peak(space, candidates, data, batch, accel)
+            ok = measured <= predicted.peak + predicted.largest + 0.05 * measured
+            out["stacks"][f"{precision}/{name}"] = {"models": len(candidates), "predicted": predicted.peak,
+                                                    "measured": measured, "largest": predicted.largest,
+                                                    "ratio": round(predicted.peak / measured, 4), "ok": ok}
+            if not ok:
+                short.append(f"{precision}/{name}")
+    out["short"] = short
+    out["ok"] = not short
     return out
 
 
 def nb201_stacked_check(device: torch.device, small: bool) -> dict[str, Any]:
     """NB201 cells per second, one grouped stack against one by one (``benchmarks/bench_nb201.py``), at
-    the device's defaults; passes when the losses agree (bf16 rounding on CUDA) and stacking is faster."""
+    the device's defaults, for several stack sizes; passes when every size's losses agree (bf16 rounding
+    on CUDA) and the largest stack is faster than its cells one by one."""
     from bench_nb201 import measure
 
     accel = Accel.for_device(device)
-    size = {"cells": 4, "images": 64, "batch": 32, "repeats": 1} if small else \
-        {"cells": 64, "images": 1024, "batch": 256, "repeats": 3}
-    result = measure(device, accel=accel, **size)
-    fast = small or result["speedup_stacked_over_one_by_one"] > 1
-    result["ok"] = bool(fast and result["max_loss_gap"] < (0.05 if accel.bf16 else 0.01))
-    return result
+    sizes, size = ((4,), {"images": 64, "batch": 32, "repeats": 1}) if small else \
+        ((8, 32, 128), {"images": 1024, "batch": 256, "repeats": 3})
+    results = [measure(device, cells, accel=accel, **size) for cells in sizes]
+    fast = small or results[-1]["speedup_stacked_over_one_by_one"] > 1
+    agree = all(r["max_loss_gap"] < (0.05 if accel.bf16 else 0.01) for r in results)
+    return {"ok": bool(fast and agree), "accel": repr(accel),
+            "cells_per_second": {r["cells"]: r["cells_per_second"] for r in results},
+            "speedup_stacked_over_one_by_one": {r["cells"]: r["speedup_stacked_over_one_by_one"] for r in results},
+            "sizes": results}
 
 
 def search_benchmark(device: torch.device, small: bool) -> dict[str, Any]:

@@ -47,7 +47,7 @@ def test_every_check_runs_and_passes_on_the_cpu():
     proc = run("--cpu-dry-run")
     assert set((ROOT / "benchmarks" / "results").iterdir()) == before
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for check in ("streams", "invariant", "oom", "compile", "cuda_vs_cpu", "search"):
+    for check in ("streams", "invariant", "oom", "compile", "cuda_vs_cpu", "search", "memory_model", "nb201_stacked"):
         assert f"{check}" in proc.stdout
     assert "all checks passed" in proc.stdout
 

@@ -14,7 +14,11 @@ during its forward pass.
 What the prediction covers and what it does not (the device's own bookkeeping):
 
 - CPU: the bytes the tensors hold, as torch's allocator reports them to the profiler. Buffers a kernel
-  library allocates outside torch's allocator (oneDNN scratch space) are not seen by either side.
+  library allocates outside torch's allocator (oneDNN scratch space) are not seen by either side. Which
+  kernels run depends on the CPU: where oneDNN has no bf16 convolutions (a CPU, or ``ONEDNN_MAX_CPU_ISA``,
+  below AVX-512), bf16 convolutions fall back to ATen's im2col kernel, whose column buffers come from
+  torch's allocator; :func:`im2col_scratch` adds them (``StepShape.im2col_bf16``, this process's kernels
+  unless given).
 - CUDA: the caching allocator hands out multiples of 512 bytes (``granularity``); a block it does not
   split can be up to 1 MiB larger than asked, cuDNN's convolution workspaces come from the same
   allocator and depend on the algorithm picked, and reserved (cached, fragmented) memory exceeds the
@@ -41,7 +45,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -52,6 +56,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from proxynas.engine.accel import Accel
+from proxynas.engine.memory_kernels import im2col_bf16_convolutions, im2col_scratch
 from proxynas.engine.stack import global_rng_lock
 from proxynas.errors import ProxynasError
 
@@ -65,8 +70,6 @@ log = logging.getLogger(__name__)
 CUDA_BLOCK = 512  # the CUDA caching allocator rounds every allocation up to a multiple of this
 CUDA_DEFAULT_FRACTION = 0.8  # the default budget on CUDA: this fraction of the free memory
 TRACED_STEPS = 2
-
-
 @dataclass(frozen=True)
 class StepShape:
     """What a stack's peak memory depends on besides its models."""
@@ -79,6 +82,7 @@ class StepShape:
     channels_last: bool = False
     fused_sgd: bool = False
     device_type: str = "cpu"  # "cuda": CUDA's allocator granularity, autocast norms and SGD kind
+    im2col_bf16: bool = field(default_factory=im2col_bf16_convolutions)  # the CPU's bf16 convolution kernel
 
     @classmethod
     def of(cls, batch: int, images: int, input_shape: Sequence[int], num_classes: int, accel: Accel,
@@ -96,11 +100,12 @@ class StepShape:
 
 
 class LiveBytes(TorchDispatchMode):
-    """Counts the bytes of every storage created under it while the storage lives; keeps the peak."""
+    """Counts the bytes of every storage created under it while the storage lives; keeps the peak.
+    ``scratch(func, args, out)``: bytes an operation holds for itself while it runs, beyond its outputs."""
 
-    def __init__(self, granularity: int = 1) -> None:
+    def __init__(self, granularity: int = 1, scratch: Callable[[Any, Any, Any], int] | None = None) -> None:
         super().__init__()
-        self.granularity, self.live, self.peak = granularity, 0, 0
+        self.granularity, self.live, self.peak, self.scratch = granularity, 0, 0, scratch
         self.largest = 0  # the largest single storage seen (the scale of a kernel's own workspace)
         self._alive: dict[int, weakref.ref] = {}
 
@@ -109,6 +114,8 @@ class LiveBytes(TorchDispatchMode):
         for tensor in tree_leaves(out):
             if isinstance(tensor, torch.Tensor):
                 self._count(tensor.untyped_storage())
+        if self.scratch is not None:
+            self.peak = max(self.peak, self.live + self.scratch(func, args, out))
         return out
 
     def _count(self, storage: torch.UntypedStorage) -> None:
@@ -173,7 +180,8 @@ def predict_peak(space: StackBuilder, candidates: Sequence[Any], step: StepShape
 
 def predict(space: StackBuilder, candidates: Sequence[Any], step: StepShape) -> Prediction:
     """The peak and the largest tensor of two traced training steps of the stack of ``candidates``."""
-    live = LiveBytes(step.granularity)
+    im2col = step.bf16 and step.device_type == "cpu" and step.im2col_bf16
+    live = LiveBytes(step.granularity, im2col_scratch if im2col else None)
     norms = CudaNormsInFp32() if step.bf16 and step.device_type == "cuda" else contextlib.nullcontext()
     models = len(candidates)
     with FakeTensorMode(), live, norms:
