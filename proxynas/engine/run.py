@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -32,7 +32,6 @@ from proxynas.paths import home
 
 if TYPE_CHECKING:  # the space contract imports the engine's stacks; the engine needs only its types
     from proxynas.engine.checkpoint import Checkpoints, StackCheckpoint
-    from proxynas.engine.executors import Executor
     from proxynas.engine.train_state import TrainState
     from proxynas.spaces import Candidate
 
@@ -127,36 +126,6 @@ def plan_stacks(jobs: Iterable[Job], space: StackBuilder, max_models: int,
         return stacks
     order = sorted(range(len(stacks)), key=lambda i: -sum(costs[i]))  # stable: ties keep the plan's order
     return [stacks[i] for i in order]
-
-
-def run_jobs(
-    jobs: Sequence[Job],
-    space: StackBuilder,
-    train: TensorSet,
-    val: TensorSet,
-    test: TensorSet,
-    protocol: Protocol,
-    *,
-    max_models: int = 1,
-    augment: Augment | None = None,
-    on_epoch: EpochCallback | None = None,
-    accel: Accel | None = None,
-    workers: int | None = None,
-    executor: Executor | None = None,
-    snapshots: Snapshots | None = None,
-) -> Iterator[Outcome]:
-    """Train every job on ``train`` and score it on ``val`` and ``test`` (all on the device to train on).
-
-    Stacks hold at most ``max_models`` jobs (:func:`plan_stacks`). ``executor`` (default: the local one
-    with ``workers`` stacks side by side, see ``engine.executors``) runs them; outcomes come as stacks
-    finish. ``on_epoch`` is called after every epoch of every stack, one call at a time. ``snapshots``
-    keeps every epoch's state and starts a stack from its last kept one (``engine.snapshots``).
-    """
-    from proxynas.engine.executors import LocalExecutor
-
-    executor = LocalExecutor(workers) if executor is None else executor
-    task = TrainingTask(space, train, val, test, protocol, augment, accel, snapshots=snapshots)
-    yield from executor.run(task, plan_stacks(jobs, space, max_models, train.shape), on_epoch)
 
 
 @dataclass
