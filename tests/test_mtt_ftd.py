@@ -137,3 +137,31 @@ def test_cli_experts_condense_and_evaluate_on_zca_digits(home, capsys):
     assert out["protocol_name"] == "mtt, changed" and out["protocol"]["lr"] == card.settings["learned"]["syn_lr"]
     assert out["runs"][0]["status"] == "done"
     assert main(["experts", *base, "--experts", "0"]) == 2
+
+
+def test_an_imported_zca_mtt_set_is_evaluated_on_images_whitened_as_the_reference_whitens(home, digits, tmp_path):
+    """MTT's get_dataset fits kornia's ZCA on the raw pixels of the whole training set and whitens the test set
+    with it; an images_best.pt made that way and imported with --zca is evaluated on the same whitening."""
+    from proxynas.cli.resolve import proxy_and_splits
+    from proxynas.transfer import proxy_protocol
+
+    whole = torch.cat([digits.train.images, digits.val.images])  # the reference's dst_train
+    zca = fit_zca(to_pixels(whole, digits.mean, digits.std), eps=0.1)
+    picks = torch.cat([torch.nonzero(digits.train.labels == c)[:2, 0] for c in range(10)])
+    folder = tmp_path / "digits_mtt"
+    folder.mkdir()
+    torch.save(zca.apply(to_pixels(digits.train.images[picks], digits.mean, digits.std)), folder / "images_best.pt")
+    torch.save(digits.train.labels[picks], folder / "labels_best.pt")
+    assert main(["proxies", "import", str(folder / "images_best.pt"), "--name", "mttzca", "--dataset", "digits",
+                 "--zca", "--syn-lr", "0.02"]) == 0
+    proxy, seen = proxy_and_splits("mttzca", data_root=None)
+    expected = zca.apply(to_pixels(digits.test.images, digits.mean, digits.std))
+    # float32 whitening of the same pixels by the same fit (fitted in float64 on both sides): ~1e-6 apart
+    torch.testing.assert_close(seen.test.images, expected, rtol=0, atol=1e-5)
+    assert (seen.test.images - to_pixels(digits.test.images, digits.mean, digits.std)).abs().max() > 0.5
+    protocol, _ = proxy_protocol(proxy.card)
+    assert protocol.name == "mtt" and protocol.lr == 0.02
+    assert main(["proxies", "import", str(folder / "images_best.pt"), "--name", "mttplain", "--dataset",
+                 "digits"]) == 0
+    assert proxy_and_splits("mttplain", data_root=None)[1] is not None  # without --zca: splits as they are
+    assert torch.equal(proxy_and_splits("mttplain", data_root=None)[1].test.images, digits.test.images)
