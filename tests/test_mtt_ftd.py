@@ -165,3 +165,33 @@ def test_an_imported_zca_mtt_set_is_evaluated_on_images_whitened_as_the_referenc
                  "digits"]) == 0
     assert proxy_and_splits("mttplain", data_root=None)[1] is not None  # without --zca: splits as they are
     assert torch.equal(proxy_and_splits("mttplain", data_root=None)[1].test.images, digits.test.images)
+
+
+def test_an_nni_trial_scores_a_zca_set_on_whitened_validation_images(home, digits, tmp_path, monkeypatch):
+    """NNI trials (proxynas.nni.evaluate) validate as evaluate/search/studies do: on ZCA'd images for a ZCA set
+    (they used the raw splits)."""
+    from proxynas.nni import evaluate as nni_evaluate
+    from search_spaces import get_space
+
+    whole = torch.cat([digits.train.images, digits.val.images])
+    zca = fit_zca(to_pixels(whole, digits.mean, digits.std), eps=0.1)
+    folder = tmp_path / "digits_mtt"
+    folder.mkdir()
+    torch.save(zca.apply(to_pixels(digits.train.images[:20], digits.mean, digits.std)), folder / "images_best.pt")
+    torch.save(torch.arange(10).repeat_interleave(2), folder / "labels_best.pt")
+    assert main(["proxies", "import", str(folder / "images_best.pt"), "--name", "mttzca", "--dataset", "digits",
+                 "--zca"]) == 0
+    scored = []
+    real = nni_evaluate.accuracy
+
+    def probe(stack, data, g_count):  # records what the trial validates on, then scores as before
+        scored.append(data.images.detach().clone())
+        return real(stack, data, g_count)
+
+    monkeypatch.setattr(nni_evaluate, "accuracy", probe)
+    space = get_space("dc_convnet")
+    setup = nni_evaluate.ProxyTraining("mttzca", protocol_for("mtt", "digits", {}).with_(epochs=1), device="cpu")
+    row = nni_evaluate.train_candidate(space.parse(NET.split(":")[1]), space, setup, on_epoch=lambda e, a: None)
+    assert row.status == "done" and len(scored) == 1
+    torch.testing.assert_close(scored[0], zca.apply(to_pixels(digits.val.images, digits.mean, digits.std)),
+                               rtol=0, atol=1e-5)
