@@ -195,3 +195,19 @@ def test_an_nni_trial_scores_a_zca_set_on_whitened_validation_images(home, digit
     assert row.status == "done" and len(scored) == 1
     torch.testing.assert_close(scored[0], zca.apply(to_pixels(digits.val.images, digits.mean, digits.std)),
                                rtol=0, atol=1e-5)
+
+
+def test_ftd_takes_its_papers_table_7_per_dataset_and_ipc():
+    """FTD's Table 7 (docs/parameters.png of the reference): ipc 50 is not MTT's row (lr_img 1000, EMA 0.999)."""
+    from condensed import get_method
+
+    ftd = get_method("ftd")
+    r = ftd.resolve(ftd.settings(), "cifar10", 50)
+    assert (r.syn_steps, r.expert_epochs, r.max_start_epoch, r.lr_img, r.lr_lr, r.lr_teacher, r.ema_decay) == (
+        30, 2, 40, 1000.0, 1e-05, 0.01, 0.999)
+    r = ftd.resolve(ftd.settings(), "cifar10", 10)  # = distill/run_distill.sh
+    assert (r.syn_steps, r.max_start_epoch, r.lr_img, r.lr_teacher, r.ema_decay, r.zca) == (30, 20, 100.0, 0.001,
+                                                                                           0.9995, True)
+    assert ftd.resolve(ftd.settings(), "cifar100", 50).batch_syn == 1000
+    assert ftd.resolve(ftd.settings(ema_decay=0.99, batch_syn=7), "cifar100", 50).ema_decay == 0.99
+    assert ftd.resolve(ftd.settings(), "digits", 10).ema_decay == 0.9995  # no row: run_distill.sh's
