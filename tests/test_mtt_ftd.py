@@ -211,3 +211,16 @@ def test_ftd_takes_its_papers_table_7_per_dataset_and_ipc():
     assert ftd.resolve(ftd.settings(), "cifar100", 50).batch_syn == 1000
     assert ftd.resolve(ftd.settings(ema_decay=0.99, batch_syn=7), "cifar100", 50).ema_decay == 0.99
     assert ftd.resolve(ftd.settings(), "digits", 10).ema_decay == 0.9995  # no row: run_distill.sh's
+
+
+def test_a_run_far_from_the_references_step_ratio_is_warned_about():
+    """Digits' experts take 6 SGD steps per epoch (1,294 images, batches of 256), CIFAR's 176-196."""
+    from condensed.mtt import scale_warning
+    from condensed.trajectory import Resolved
+
+    def resolved(syn_steps, expert_epochs):
+        return Resolved(syn_steps, expert_epochs, 2, 100.0, 1e-5, 0.01, False, 0)
+
+    assert "1.2 per student step" in scale_warning(1294, 256, resolved(10, 2))  # wave 3's shrunk digits run
+    assert scale_warning(1294, 256, resolved(2, 5)) is None  # 30 expert steps for 2 student steps
+    assert scale_warning(45000, 256, resolved(30, 2)) is None  # CIFAR-10 ipc 10: 352 / 30
