@@ -49,9 +49,9 @@ MTT_TABLE: dict[tuple[str, int], tuple[int, int, int, float, float, float, bool]
 TABLE_KEYS = ("syn_steps", "expert_epochs", "max_start_epoch", "lr_img", "lr_lr", "lr_teacher")
 
 
-# Expert SGD steps per student step in the references' rows (2 epochs x 196 batches of 256 over syn_steps 20-80:
-# 4.9 to 19.6). Far below, lr_img (chosen in that regime) makes image steps larger than the images
-# (docs/trajectory.md, "At a small scale").
+# Expert SGD steps per student step in FTD's Table 7 CIFAR rows (2-3 epochs x 196 batches of 256 over syn_steps
+# 20-80: 4.9 to 19.6; Tiny ImageNet's are larger). Far below, lr_img (chosen in that regime) makes image steps
+# larger than the images (docs/trajectory.md, "At a small scale").
 MIN_STEP_RATIO = 4.0
 
 
@@ -62,7 +62,7 @@ def scale_warning(train_images: int, expert_batch: int, r: Resolved) -> str | No
     if ratio >= MIN_STEP_RATIO:
         return None
     return (f"experts take {expert_steps} SGD steps over expert_epochs {r.expert_epochs}, {ratio:.2g} per student step "
-            f"(syn_steps {r.syn_steps}); the references' settings have 4.9 to 19.6, and lr_img {r.lr_img:g} chosen "
+            f"(syn_steps {r.syn_steps}); FTD's Table 7 CIFAR rows have 4.9 to 19.6, and lr_img {r.lr_img:g} chosen "
             "there may move the images by more than their size here: raise expert_epochs, lower syn_steps or "
             "lr_img (docs/trajectory.md)")
 
