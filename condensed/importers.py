@@ -9,7 +9,8 @@ Formats (told apart by what the file holds, never by running it: ``torch.load(we
   multi-formation images in pixel space [0, 1]; decoded here with the factor (``factor{F}`` in IDC's
   folder name, or given) and normalized.
 * MTT (GeorgeCazenavette/mtt-distillation) ``images_best.pt`` (normalized images) with
-  ``labels_best.pt`` beside it. Sets distilled with ZCA whitening stay in ZCA space.
+  ``labels_best.pt`` beside it. Sets distilled with ZCA whitening stay in ZCA space; ``zca=True``
+  (``--zca``) says so on the card, so that evaluation whitens the real images alike.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from condensed.formation import decode_by_class
 from proxynas import __version__
 from proxynas.datasets import dataset_info, list_datasets
 from proxynas.datasets.base import TensorSet
+from proxynas.datasets.zca import REFERENCE_EPS, WHOLE_TRAINING_SET
 from proxynas.errors import ProxynasError
 from proxynas.proxies import Proxy, ProxyCard, ProxyLibrary, check_name
 
@@ -188,8 +190,14 @@ def read_foreign(path: Path, dataset: str, *, exp: int = 0, factor: int | None =
 
 
 def import_proxy(store: ProxyLibrary, path: Path, name: str, *, dataset: str | None = None, exp: int = 0,
-                 factor: int | None = None, force: bool = False) -> Proxy:
-    """Read a published set and save it in ``store`` as ``name`` (with a card saying where it came from)."""
+                 factor: int | None = None, force: bool = False, zca: bool = False,
+                 syn_lr: float | None = None) -> Proxy:
+    """Read a published set and save it in ``store`` as ``name`` (with a card saying where it came from).
+
+    ``zca``: an MTT/FTD set distilled with ``--zca`` (its images are in ZCA space): the card says so, and
+    evaluation whitens the validation and test images with a ZCA fitted on the whole training set, as the
+    reference fits it. ``syn_lr``: the step size the reference learned (printed in its log as
+    ``Synthetic_LR``), which the ``mtt``/``ftd`` protocols train with."""
     check_name(name)
     if name in store and not force:
         raise ProxynasError(f"proxy '{name}' is already in the store",
@@ -201,6 +209,15 @@ def import_proxy(store: ProxyLibrary, path: Path, name: str, *, dataset: str | N
     data = TensorSet(foreign.images, foreign.labels, info.num_classes)
     stored_per_class = _per_class(path, foreign.labels) // foreign.settings.get("factor", 1) ** 2
     settings = {"kind": "synthetic", "source": "imported", "file": str(path.resolve()), **foreign.settings}
+    if (zca or syn_lr is not None) and foreign.method != "mtt":
+        raise ProxynasError(f"{path} is a {foreign.method} set; --zca and --syn-lr are for MTT/FTD's images_best.pt",
+                            "leave them out")
+    if syn_lr is not None and not syn_lr > 0:
+        raise ProxynasError(f"--syn-lr must be positive, got {syn_lr}", "pass the Synthetic_LR the reference logged")
+    if zca:
+        settings["resolved"] = {"zca": True, "zca_eps": REFERENCE_EPS, "zca_fit": WHOLE_TRAINING_SET}
+    if syn_lr is not None:
+        settings["learned"] = {"syn_lr": float(syn_lr)}
     card = ProxyCard(method=foreign.method, dataset=info.name, ipc=stored_per_class, seed=exp,
                      num_classes=info.num_classes, shape=data.shape, source_fingerprint="", seconds=0.0,
                      settings=settings, version=__version__, device="")

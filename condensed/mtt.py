@@ -49,6 +49,24 @@ MTT_TABLE: dict[tuple[str, int], tuple[int, int, int, float, float, float, bool]
 TABLE_KEYS = ("syn_steps", "expert_epochs", "max_start_epoch", "lr_img", "lr_lr", "lr_teacher")
 
 
+# Expert SGD steps per student step in FTD's Table 7 CIFAR rows (2-3 epochs x 196 batches of 256 over syn_steps
+# 20-80: 4.9 to 19.6; Tiny ImageNet's are larger). Far below, lr_img (chosen in that regime) makes image steps
+# larger than the images (docs/trajectory.md, "At a small scale").
+MIN_STEP_RATIO = 4.0
+
+
+def scale_warning(train_images: int, expert_batch: int, r: Resolved) -> str | None:
+    """A warning when the experts take far fewer SGD steps per student step than in the references' settings."""
+    expert_steps = -(-train_images // expert_batch) * r.expert_epochs
+    ratio = expert_steps / r.syn_steps
+    if ratio >= MIN_STEP_RATIO:
+        return None
+    return (f"experts take {expert_steps} SGD steps over expert_epochs {r.expert_epochs}, {ratio:.2g} per student step "
+            f"(syn_steps {r.syn_steps}); FTD's Table 7 CIFAR rows have 4.9 to 19.6, and lr_img {r.lr_img:g} chosen "
+            "there may move the images by more than their size here: raise expert_epochs, lower syn_steps or "
+            "lr_img (docs/trajectory.md)")
+
+
 @dataclass(frozen=True)
 class MTTSettings(SyntheticSettings):
     iterations: int = 5000  # --Iteration
@@ -132,6 +150,9 @@ class MTT(SyntheticMethod):
         expert_settings = self.expert_settings(settings, r)
         experts = open_set(home, ctx.dataset.name, train, expert_settings, create=settings.train_experts > 0)
         needed = r.max_start_epoch - 1 + r.expert_epochs
+        warning = scale_warning(len(train), expert_settings.batch, r)
+        if warning:
+            log.warning("%s", warning)
         whitened = train
         if r.zca:
             whitened = whiten(train, ctx.dataset, zca_for(train, ctx.dataset, REFERENCE_EPS, home / "zca"))

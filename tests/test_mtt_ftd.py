@@ -137,3 +137,90 @@ def test_cli_experts_condense_and_evaluate_on_zca_digits(home, capsys):
     assert out["protocol_name"] == "mtt, changed" and out["protocol"]["lr"] == card.settings["learned"]["syn_lr"]
     assert out["runs"][0]["status"] == "done"
     assert main(["experts", *base, "--experts", "0"]) == 2
+
+
+def test_an_imported_zca_mtt_set_is_evaluated_on_images_whitened_as_the_reference_whitens(home, digits, tmp_path):
+    """MTT's get_dataset fits kornia's ZCA on the raw pixels of the whole training set and whitens the test set
+    with it; an images_best.pt made that way and imported with --zca is evaluated on the same whitening."""
+    from proxynas.cli.resolve import proxy_and_splits
+    from proxynas.transfer import proxy_protocol
+
+    whole = torch.cat([digits.train.images, digits.val.images])  # the reference's dst_train
+    zca = fit_zca(to_pixels(whole, digits.mean, digits.std), eps=0.1)
+    picks = torch.cat([torch.nonzero(digits.train.labels == c)[:2, 0] for c in range(10)])
+    folder = tmp_path / "digits_mtt"
+    folder.mkdir()
+    torch.save(zca.apply(to_pixels(digits.train.images[picks], digits.mean, digits.std)), folder / "images_best.pt")
+    torch.save(digits.train.labels[picks], folder / "labels_best.pt")
+    assert main(["proxies", "import", str(folder / "images_best.pt"), "--name", "mttzca", "--dataset", "digits",
+                 "--zca", "--syn-lr", "0.02"]) == 0
+    proxy, seen = proxy_and_splits("mttzca", data_root=None)
+    expected = zca.apply(to_pixels(digits.test.images, digits.mean, digits.std))
+    # float32 whitening of the same pixels by the same fit (fitted in float64 on both sides): ~1e-6 apart
+    torch.testing.assert_close(seen.test.images, expected, rtol=0, atol=1e-5)
+    assert (seen.test.images - to_pixels(digits.test.images, digits.mean, digits.std)).abs().max() > 0.5
+    protocol, _ = proxy_protocol(proxy.card)
+    assert protocol.name == "mtt" and protocol.lr == 0.02
+    assert main(["proxies", "import", str(folder / "images_best.pt"), "--name", "mttplain", "--dataset",
+                 "digits"]) == 0
+    assert proxy_and_splits("mttplain", data_root=None)[1] is not None  # without --zca: splits as they are
+    assert torch.equal(proxy_and_splits("mttplain", data_root=None)[1].test.images, digits.test.images)
+
+
+def test_an_nni_trial_scores_a_zca_set_on_whitened_validation_images(home, digits, tmp_path, monkeypatch):
+    """NNI trials (proxynas.nni.evaluate) validate as evaluate/search/studies do: on ZCA'd images for a ZCA set
+    (they used the raw splits)."""
+    from proxynas.nni import evaluate as nni_evaluate
+    from search_spaces import get_space
+
+    whole = torch.cat([digits.train.images, digits.val.images])
+    zca = fit_zca(to_pixels(whole, digits.mean, digits.std), eps=0.1)
+    folder = tmp_path / "digits_mtt"
+    folder.mkdir()
+    torch.save(zca.apply(to_pixels(digits.train.images[:20], digits.mean, digits.std)), folder / "images_best.pt")
+    torch.save(torch.arange(10).repeat_interleave(2), folder / "labels_best.pt")
+    assert main(["proxies", "import", str(folder / "images_best.pt"), "--name", "mttzca", "--dataset", "digits",
+                 "--zca"]) == 0
+    scored = []
+    real = nni_evaluate.accuracy
+
+    def probe(stack, data, g_count):  # records what the trial validates on, then scores as before
+        scored.append(data.images.detach().clone())
+        return real(stack, data, g_count)
+
+    monkeypatch.setattr(nni_evaluate, "accuracy", probe)
+    space = get_space("dc_convnet")
+    setup = nni_evaluate.ProxyTraining("mttzca", protocol_for("mtt", "digits", {}).with_(epochs=1), device="cpu")
+    row = nni_evaluate.train_candidate(space.parse(NET.split(":")[1]), space, setup, on_epoch=lambda e, a: None)
+    assert row.status == "done" and len(scored) == 1
+    torch.testing.assert_close(scored[0], zca.apply(to_pixels(digits.val.images, digits.mean, digits.std)),
+                               rtol=0, atol=1e-5)
+
+
+def test_ftd_takes_its_papers_table_7_per_dataset_and_ipc():
+    """FTD's Table 7 (docs/parameters.png of the reference): ipc 50 is not MTT's row (lr_img 1000, EMA 0.999)."""
+    from condensed import get_method
+
+    ftd = get_method("ftd")
+    r = ftd.resolve(ftd.settings(), "cifar10", 50)
+    assert (r.syn_steps, r.expert_epochs, r.max_start_epoch, r.lr_img, r.lr_lr, r.lr_teacher, r.ema_decay) == (
+        30, 2, 40, 1000.0, 1e-05, 0.01, 0.999)
+    r = ftd.resolve(ftd.settings(), "cifar10", 10)  # = distill/run_distill.sh
+    assert (r.syn_steps, r.max_start_epoch, r.lr_img, r.lr_teacher, r.ema_decay, r.zca) == (30, 20, 100.0, 0.001,
+                                                                                           0.9995, True)
+    assert ftd.resolve(ftd.settings(), "cifar100", 50).batch_syn == 1000
+    assert ftd.resolve(ftd.settings(ema_decay=0.99, batch_syn=7), "cifar100", 50).ema_decay == 0.99
+    assert ftd.resolve(ftd.settings(), "digits", 10).ema_decay == 0.9995  # no row: run_distill.sh's
+
+
+def test_a_run_far_from_the_references_step_ratio_is_warned_about():
+    """Digits' experts take 6 SGD steps per epoch (1,294 images, batches of 256), CIFAR's 176-196."""
+    from condensed.mtt import scale_warning
+    from condensed.trajectory import Resolved
+
+    def resolved(syn_steps, expert_epochs):
+        return Resolved(syn_steps, expert_epochs, 2, 100.0, 1e-5, 0.01, False, 0)
+
+    assert "1.2 per student step" in scale_warning(1294, 256, resolved(10, 2))  # wave 3's shrunk digits run
+    assert scale_warning(1294, 256, resolved(2, 5)) is None  # 30 expert steps for 2 student steps
+    assert scale_warning(45000, 256, resolved(30, 2)) is None  # CIFAR-10 ipc 10: 352 / 30

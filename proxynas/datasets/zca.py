@@ -9,7 +9,9 @@ kornia's ``zca_mean``: ``cov = Xc^T Xc / (N - 1)`` (unbiased), ``U, S = svd(cov)
 
 A proxy made on whitened images says so on its card (``zca`` and ``zca_eps`` in its settings); whoever
 trains on it whitens the validation and test images with the same transform (:func:`whiten_splits`),
-fitted again on the same training split (the card's fingerprint) or read from the home's cache.
+fitted again on the same training split (the card's fingerprint) or read from the home's cache. A set
+made by the MTT/FTD references with ``--zca`` and imported (``proxynas proxies import --zca``) is whitened
+with a ZCA fitted on the whole training set (training + validation splits), as the references fit theirs.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from proxynas.errors import ProxynasError
 log = logging.getLogger(__name__)
 
 REFERENCE_EPS = 0.1  # MTT utils.get_dataset: K.enhance.ZCAWhitening(eps=0.1, compute_inv=True)
+# A card's ``resolved.zca_fit`` for a set made elsewhere (``proxies import --zca``): MTT's get_dataset fits its ZCA
+# on the whole training set (``dst_train``), i.e. proxynas's training and validation splits together.
+WHOLE_TRAINING_SET = "train+val"
 
 
 @dataclass(frozen=True)
@@ -105,10 +110,16 @@ def whiten(data: TensorSet, info: Any, zca: ZCA) -> TensorSet:
 def whiten_like(card: Any, splits: DatasetSplits, cache: Path | None = None) -> DatasetSplits:
     """The splits ZCA-whitened as a proxy's images are (its card's ``resolved.zca``), else as they are.
 
-    The transform is fitted on ``splits.train``, which must be the split the proxy was made from."""
+    The transform is fitted on ``splits.train``, which must be the split the proxy was made from; for an
+    imported set (``resolved.zca_fit`` = ``"train+val"``) on the whole training set, as the reference did."""
     resolved = card.settings.get("resolved") or {}
     if not resolved.get("zca"):
         return splits
+    if resolved.get("zca_fit") == WHOLE_TRAINING_SET:  # an imported set: the reference fit its ZCA on all of it
+        whole = TensorSet(torch.cat([splits.train.images, splits.val.images]),
+                          torch.cat([splits.train.labels, splits.val.labels]), splits.train.num_classes)
+        zca = zca_for(whole, splits, resolved.get("zca_eps", REFERENCE_EPS), cache)
+        return whiten_splits(splits, splits, zca)
     if splits.train.fingerprint() != card.source_fingerprint:
         raise ProxynasError(f"the {splits.name} training split differs from the one this {card.method} proxy was "
                             "made from, so its ZCA whitening cannot be fitted alike",

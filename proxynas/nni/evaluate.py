@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from proxynas import paths
 from proxynas.datasets import load_dataset
+from proxynas.datasets.zca import whiten_like
 from proxynas.engine import EpochEnd, Protocol, accuracy, resolve_device
 from proxynas.engine.executors import SerialExecutor
 from proxynas.engine.stopping import StopRequest
@@ -47,6 +48,7 @@ def train_candidate(candidate: Candidate, space: SearchSpace, setup: ProxyTraini
         raise ProxynasError(f"proxy {proxy.name} holds {proxy.data.shape} images of {proxy.data.num_classes} "
                             f"classes, but {splits.name} has {splits.shape} and {splits.num_classes}",
                             "make the proxy again from this dataset")
+    splits = whiten_like(proxy.card, splits, paths.home() / "zca")  # MTT/FTD sets made on ZCA'd images
     protocol = setup.protocol
     device = resolve_device(setup.device)
     val = splits.val.to(device)
