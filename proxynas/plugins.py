@@ -29,6 +29,7 @@ from proxynas.errors import ProxynasError
 
 log = logging.getLogger(__name__)
 
+
 def import_builtins(modules: Iterable[str]) -> None:
     """Import each module; ``"pkg.*"`` imports the package ``pkg`` and every module in it (sorted)."""
     for name in modules:
