@@ -7,13 +7,14 @@ import logging
 from typing import Any
 
 import ray
+from ray.actor import ActorHandle
 
 from proxynas.scaleout.cluster import TaskShape
 from proxynas.scaleout.worker import StackWorker, memory_fraction
 
 log = logging.getLogger(__name__)
 
-Actor = Any  # a ``ray.actor.ActorHandle`` of a StackWorker
+Actor = ActorHandle  # of a StackWorker
 
 
 def actor_options(shape: TaskShape) -> dict[str, Any]:
