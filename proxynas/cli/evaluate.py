@@ -21,21 +21,19 @@ import sys
 from proxynas import transfer
 from proxynas.cli.options import (
     add_data_options,
+    add_evaluation_options,
     add_executor_options,
-    add_protocol_change_options,
+    checked_runs,
+    evaluation_protocol,
     executor_from,
     open_results,
-    protocol_changes,
 )
 from proxynas.cli.progress import bar
 from proxynas.cli.resolve import proxy_and_splits
 from proxynas.engine import Protocol
 from proxynas.engine.executors import make_executor
-from proxynas.errors import ProxynasError
 from proxynas.identity import set_identity
 from proxynas.plans import TrainingData, pending, plan_rows, train_into_store, with_regime
-from proxynas.presets import list_presets
-from proxynas.proxies import ProxyCard
 from proxynas.store import ResultRow
 from search_spaces import get_space, resolve_candidate
 
@@ -49,14 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", action="append", default=[],
                    help="candidate id, or SPACE:ID (e.g. dc_eval:resnet18); repeat for several "
                         "(default: the space's default, the DC ConvNet)")
-    p.add_argument("--runs", type=int, default=5, help="networks trained, seeds 0..runs-1 (default: 5)")
-    p.add_argument("--protocol", choices=list_presets(),
-                   help="evaluation protocol (default: the one of the method that made the proxy)")
-    p.add_argument("--exact", action="store_true",
-                   help="the DC reference's own loop: epochs + 1, the drop after epoch epochs/2 + 1, "
-                        "a new optimizer there (dc, dsa, dm)")
-    add_protocol_change_options(p)
-    p.add_argument("--fresh", action="store_true", help="retrain runs already in the store")
+    add_evaluation_options(p, runs="networks trained", protocol="(default: the one of the method that made the proxy)")
     p.add_argument("--json", action="store_true", help="print machine-readable results")
     add_data_options(p)
     add_executor_options(p)
@@ -64,8 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.runs < 1:
-        raise ProxynasError(f"--runs must be at least 1, got {args.runs}", "pass --runs 1 or more")
+    checked_runs(args)
     space = get_space(args.space)
     candidates = [resolve_candidate(a, args.space) for a in args.arch] or [space.default()]
     executor = executor_from(args)
@@ -102,12 +92,6 @@ def run(args: argparse.Namespace) -> int:
         for name, (_, rows) in zip(names, results, strict=True):
             report(rows, proxy.name, name, protocol, as_json=args.json)
     return 0 if any(r.status == "done" for _, rows in results for r in rows) else 1
-
-
-def evaluation_protocol(args: argparse.Namespace, card: ProxyCard) -> tuple[Protocol, str]:
-    """The protocol of the card's method (or ``--protocol``), with the options' changes; and why it."""
-    changes = protocol_changes(args)
-    return transfer.proxy_protocol(card, args.protocol, exact=args.exact, changes=changes)
 
 
 def report(rows: list[ResultRow], proxy: str, candidate: str, protocol: Protocol, *, as_json: bool) -> None:

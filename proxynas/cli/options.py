@@ -10,8 +10,11 @@ from proxynas.engine import Protocol
 from proxynas.engine.checkpoint import CheckpointSettings
 from proxynas.engine.executors import EXECUTORS, ExecutorOptions, executor_flags, list_executors, own_flags
 from proxynas.errors import ProxynasError
+from proxynas.presets import list_presets
+from proxynas.proxies import ProxyCard
 from proxynas.spaces import Candidate, Choice, SearchSpace
 from proxynas.store import ResultsStore
+from proxynas.transfer import proxy_protocol
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
@@ -117,17 +120,31 @@ def open_results() -> ResultsStore:
     return ResultsStore(paths.results_db(), paths.proxy_dir())
 
 
-def add_protocol_change_options(p: argparse.ArgumentParser) -> None:
-    """``--aug``, ``--epochs``, ``--batch-size``, ``--lr``: changes to an evaluation protocol (``evaluate``,
-    ``transfer``); :func:`protocol_changes` reads them back."""
-    from proxynas.augment import AUGMENTS
-
+def add_evaluation_options(p: argparse.ArgumentParser, *, runs: str, protocol: str) -> None:
+    """How ``evaluate`` and ``transfer`` train a network on a proxy: ``--runs``, ``--protocol``, ``--exact``,
+    changes to the protocol (``--aug``, ``--epochs``, ``--batch-size``, ``--lr``) and ``--fresh``;
+    :func:`checked_runs` and :func:`evaluation_protocol` read them back. ``runs``/``protocol``: the
+    command's words for its runs and its default protocol."""
+    p.add_argument("--runs", type=int, default=5, help=f"{runs}, seeds 0..runs-1 (default: 5)")
+    p.add_argument("--protocol", choices=list_presets(), help=f"evaluation protocol {protocol}")
+    p.add_argument("--exact", action="store_true",
+                   help="the DC reference's own loop: epochs + 1, the drop after epoch epochs/2 + 1, "
+                        "a new optimizer there (dc, dsa, dm)")
     p.add_argument("--aug", choices=AUGMENTS.names(), help="training augmentation (default: the protocol's)")
     p.add_argument("--epochs", type=int, help="training epochs (default: the protocol's)")
     p.add_argument("--batch-size", type=int, help="default: the protocol's")
     p.add_argument("--lr", type=float, help="default: the protocol's")
+    p.add_argument("--fresh", action="store_true", help="retrain runs already in the store")
 
 
-def protocol_changes(args: argparse.Namespace) -> dict[str, object]:
-    """The options of :func:`add_protocol_change_options` as ``Protocol.with_`` changes (None: unchanged)."""
-    return {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "augment": args.aug}
+def checked_runs(args: argparse.Namespace) -> int:
+    """``--runs``, at least 1."""
+    if args.runs < 1:
+        raise ProxynasError(f"--runs must be at least 1, got {args.runs}", "pass --runs 1 or more")
+    return args.runs
+
+
+def evaluation_protocol(args: argparse.Namespace, card: ProxyCard) -> tuple[Protocol, str]:
+    """The protocol of the card's method (or ``--protocol``), with the options' changes; and why it."""
+    changes = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "augment": args.aug}
+    return proxy_protocol(card, args.protocol, exact=args.exact, changes=changes)

@@ -16,18 +16,18 @@ from pathlib import Path
 
 from proxynas.cli.options import (
     add_data_options,
+    add_evaluation_options,
     add_executor_options,
-    add_protocol_change_options,
+    checked_runs,
+    evaluation_protocol,
     executor_from,
     open_results,
-    protocol_changes,
 )
 from proxynas.cli.progress import bar
 from proxynas.cli.resolve import proxy_and_splits
 from proxynas.errors import ProxynasError
 from proxynas.plans import TrainingData
-from proxynas.presets import list_presets
-from proxynas.transfer import DEFAULT_ARCHS, ProxyInput, columns, pending_runs, proxy_protocol, train_matrix
+from proxynas.transfer import DEFAULT_ARCHS, ProxyInput, columns, pending_runs, train_matrix
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,12 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--proxy", action="append", required=True, help="proxy name (repeat for more rows)")
     p.add_argument("--arch", action="append", default=[],
                    help=f"network, SPACE:ID or a dc_eval id (repeat; default: {', '.join(DEFAULT_ARCHS)})")
-    p.add_argument("--runs", type=int, default=5, help="networks trained per cell, seeds 0..runs-1 (default: 5)")
-    p.add_argument("--protocol", choices=list_presets(),
-                   help="evaluation protocol for every proxy (default: each proxy's method's)")
-    p.add_argument("--exact", action="store_true", help="the DC reference's own loop (see `evaluate --help`)")
-    add_protocol_change_options(p)
-    p.add_argument("--fresh", action="store_true", help="retrain runs already in the store")
+    add_evaluation_options(p, runs="networks trained per cell",
+                           protocol="for every proxy (default: each proxy's method's)")
     p.add_argument("--json", metavar="FILE", help="write the cells as JSON ('-': print it instead of the table)")
     p.add_argument("--csv", metavar="FILE", help="write the cells as CSV")
     p.add_argument("--plot", metavar="FILE", help="write the heatmap (PNG, PDF or SVG by the suffix)")
@@ -55,17 +51,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from analysis import transfer as render
 
-    if args.runs < 1:
-        raise ProxynasError(f"--runs must be at least 1, got {args.runs}", "pass --runs 1 or more")
+    checked_runs(args)
     if len(set(args.proxy)) != len(args.proxy):
         raise ProxynasError("the same proxy is named twice in --proxy", "name each proxy once")
     executor = executor_from(args)
-    changes = protocol_changes(args)
     proxies, protocols = [], []
     for name in args.proxy:
         proxy, splits = proxy_and_splits(name, data_root=args.data_root)
         proxies.append(ProxyInput(proxy.name, proxy.card, TrainingData(proxy.data, splits.val, splits.test)))
-        protocol, why = proxy_protocol(proxy.card, args.protocol, exact=args.exact, changes=changes)
+        protocol, why = evaluation_protocol(args, proxy.card)
         protocols.append(protocol)
         print(f"{proxy.name}: protocol {protocol.name} [{protocol.key()}] ({why}): {protocol.summary()}",
               file=sys.stderr)
