@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save
 from torch import Tensor
 
 from proxynas.atomic import atomic_write_bytes
-from proxynas.engine.snapshots import TrainState
+from proxynas.engine.snapshots import LiveState
 
 if TYPE_CHECKING:
     from condensed.experts import ExpertSet
@@ -35,7 +35,7 @@ class ExpertSnapshots:
 
     experts: ExpertSet
 
-    def restore(self, jobs: list[Job], state: TrainState) -> int:
+    def restore(self, jobs: list[Job], state: LiveState) -> int:
         done = [self.experts.epochs_done(job.seed) for job in jobs]
         if len(set(done)) != 1:
             raise ValueError(f"experts {[job.seed for job in jobs]} stand at epochs {done}: plan them apart")
@@ -46,7 +46,7 @@ class ExpertSnapshots:
             state.load_model(g, load_file(str(self.experts.epoch_path(job.seed, done[0]))))
         return done[0]
 
-    def save(self, jobs: list[Job], epoch: int, losses: Tensor | None, state: TrainState) -> None:
+    def save(self, jobs: list[Job], epoch: int, losses: Tensor | None, state: LiveState) -> None:
         card = json.dumps(self.experts.card, sort_keys=True)
         values = [float("nan")] * len(jobs) if losses is None else losses.tolist()
         for g, job in enumerate(jobs):

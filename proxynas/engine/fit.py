@@ -24,7 +24,7 @@ from proxynas.augment.cutmix import cutmix, draw_cutmix, mixed_loss
 from proxynas.datasets.base import TensorSet
 from proxynas.engine.accel import Accel
 from proxynas.engine.protocol import Protocol
-from proxynas.engine.snapshots import StackSnapshots, TrainState
+from proxynas.engine.snapshots import LiveState, StackSnapshots
 from proxynas.engine.steps import optimizer_step
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def fit(
     drops = set(protocol.decay_epochs())
     step_with = optimizer_step(protocol.optimizer)
     generators = {"order": order_gens, "augment": augment_gens, "mix": mix_gens}
-    state = TrainState(stack, optimizer, generators)
+    state = LiveState(stack, optimizer, generators)
     start = 0
     if snapshots is not None:  # every epoch kept (experts): the latest one is where it goes on
         start = snapshots.restore(state)

@@ -4,7 +4,7 @@ start a stack from a state it kept.
 A task's ``snapshots`` (:class:`Snapshots`; it travels with the task, so it pickles and runs where the
 stack trains: a worker thread, a Ray worker process) is asked once, before the first epoch, to
 ``restore`` the stack's jobs (it returns how many epochs they have already trained, 0 for none), and is
-given the state after every epoch (``save``). The state (:class:`TrainState`) is all that decides the
+given the state after every epoch (``save``). The state (:class:`LiveState`) is all that decides the
 rest of the training: the stack's parameters and buffers, the optimizer's state and each model's random
 generators (batch order, augmentation, mixing; ``engine.fit``). So a stack restored at epoch ``k``
 trains on exactly as the uninterrupted one did from there: the engine's invariant still holds.
@@ -32,8 +32,9 @@ GENERATORS = ("order", "augment", "mix")  # each model's random streams, as engi
 
 
 @dataclass
-class TrainState:
-    """A stack's training at an epoch's end: the stack, its optimizer and each model's generators."""
+class LiveState:
+    """A stack's training at an epoch's end, live: the stack, its optimizer and each model's generators
+    themselves (a checkpoint's copy of them is ``engine.train_state.TrainState``)."""
 
     stack: nn.Module
     optimizer: torch.optim.Optimizer
@@ -90,11 +91,11 @@ def _copy(tensor: Tensor) -> Tensor:
 class Snapshots(typing.Protocol):
     """Where a task's stacks keep their per-epoch states (see the module docstring)."""
 
-    def restore(self, jobs: list[Job], state: TrainState) -> int:
+    def restore(self, jobs: list[Job], state: LiveState) -> int:
         """Put the stack of ``jobs`` back at its last kept epoch; return that epoch (0: train from the start)."""
         ...
 
-    def save(self, jobs: list[Job], epoch: int, losses: Tensor, state: TrainState) -> None:
+    def save(self, jobs: list[Job], epoch: int, losses: Tensor, state: LiveState) -> None:
         """Keep the state after epoch ``epoch`` (counted from 1) and each model's mean loss in it."""
         ...
 
@@ -106,8 +107,8 @@ class StackSnapshots:
     snapshots: Snapshots
     jobs: list[Job]
 
-    def restore(self, state: TrainState) -> int:
+    def restore(self, state: LiveState) -> int:
         return self.snapshots.restore(self.jobs, state)
 
-    def save(self, epoch: int, losses: Tensor, state: TrainState) -> None:
+    def save(self, epoch: int, losses: Tensor, state: LiveState) -> None:
         self.snapshots.save(self.jobs, epoch, losses, state)
